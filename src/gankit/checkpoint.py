@@ -1,0 +1,84 @@
+"""One checkpoint file holds a whole run: G, D, G_ema, both optimizers, the step, every RNG
+state, the resolved config and the data shape, so sampling and resuming need nothing else.
+
+Files are written atomically (temporary file, fsync, rename), so a crash or Ctrl-C while
+saving never leaves a broken checkpoint behind, and loaded with ``torch.load(weights_only=True)``,
+so a file crafted to run code when unpickled is refused.
+
+Example:
+    >>> import tempfile, torch, os
+    >>> from gankit.checkpoint import save_checkpoint, load_checkpoint
+    >>> p = os.path.join(tempfile.mkdtemp(), "c.pt")
+    >>> save_checkpoint(p, {"step": 3, "G": {"w": torch.ones(2)}})
+    >>> load_checkpoint(p)["step"]
+    3
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.errors import UserError
+
+FORMAT = "gankit-checkpoint"  # marker that tells our files from other torch files
+VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """Write ``state`` (tensors and plain data only) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def find_checkpoint(run_or_ckpt: str | os.PathLike) -> Path:
+    """A run directory -> its checkpoint file; a file -> itself. UserError if neither exists."""
+    p = Path(run_or_ckpt)
+    if p.is_dir():
+        p = p / CHECKPOINT_NAME
+        if not p.is_file():
+            raise UserError(f"run directory {str(Path(run_or_ckpt))!r} has no {CHECKPOINT_NAME}; expected a gankit run directory or a checkpoint file")
+    elif not p.is_file():
+        raise UserError(f"checkpoint path {str(p)!r} does not exist; expected a gankit run directory or a checkpoint file")
+    return p
+
+
+def load_checkpoint(run_or_ckpt: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a gankit checkpoint safely; UserError for anything that is not one."""
+    path = find_checkpoint(run_or_ckpt)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"refusing to load {str(path)!r}: it contains objects other than tensors and plain data, "
+                        f"which could run code when loaded ({first[:160]})") from None
+    except Exception as e:  # torch raises many types for a file that is not one of its own
+        raise UserError(f"{str(path)!r} is not a gankit checkpoint: torch could not read it ({(str(e).splitlines() or [type(e).__name__])[0][:160]})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise UserError(f"{str(path)!r} is not a gankit checkpoint (no {FORMAT!r} marker); expected a file written by `gankit train`")
+    if state.get("version") != VERSION:
+        raise UserError(f"{str(path)!r} is a gankit checkpoint of version {state.get('version')!r}; this gankit reads version {VERSION}")
+    return state

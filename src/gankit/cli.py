@@ -1,0 +1,124 @@
+"""The ``gankit`` command line: parses, validates and calls one library function per command."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from gankit.errors import UserError
+
+EPILOG_TRAIN = """\b
+Examples:
+  gankit train                                   # the quick preset on bundled mnist-5k
+  gankit train --preset paper-mnist --steps 20000
+  gankit train --preset ring8 --set train.batch=512 --set G.hidden=[256,256]
+  gankit train --data ./my_images --set data.size=32
+  gankit train --resume runs/00003-quick --steps 6000
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gankit")
+def cli() -> None:
+    """gankit: train, evaluate and use Generative Adversarial Networks."""
+
+
+@cli.command(epilog=EPILOG_TRAIN)
+@click.option("--preset", default="quick", show_default=True, help="Named run config (see `gankit presets`).")
+@click.option("--data", "data_name", default=None, help="Dataset name (see `gankit datasets`) or a path to images / .npy / .npz.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. train.batch=128 (repeatable).")
+@click.option("--steps", type=int, default=None, help="Training steps (G updates); sets train.steps.")
+@click.option("--seed", type=int, default=None, help="Seed of init, noise and batch order; sets train.seed.")
+@click.option("--out", default="runs", show_default=True, help="Folder that receives the run directory.")
+@click.option("--resume", default=None, metavar="RUN_DIR", help="Continue the run in RUN_DIR from its checkpoint.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and the data's shape, then stop.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet):
+    """Train a GAN (Algorithm 1 of Goodfellow et al. 2014) and write a run directory."""
+    from gankit.config import apply_overrides, load_preset, to_dict
+    from gankit.train import train as run_train
+
+    if resume is not None:
+        if data_name or overrides or seed is not None:
+            raise UserError("--resume continues a run with its own config; only --steps may change (drop --data/--set/--seed)")
+        result = run_train(resume=resume, steps=steps, progress=not quiet)
+    else:
+        extra = list(overrides)
+        if data_name is not None:
+            extra.insert(0, "data.name=" + json.dumps(data_name))
+        if steps is not None:
+            extra.append(f"train.steps={steps}")
+        if seed is not None:
+            extra.append(f"train.seed={seed}")
+        cfg = apply_overrides(load_preset(preset), extra)
+        click.echo(json.dumps(to_dict(cfg), indent=2))
+        if dry_run:
+            from gankit.data import build_dataset
+
+            data = build_dataset(cfg.data, "train")
+            click.echo(f"data: {data.name}, {len(data.x)} examples of shape {list(data.shape)}")
+            return
+        result = run_train(cfg, out=out, progress=not quiet)
+    if result.interrupted:
+        click.echo(f"interrupted at step {result.step}; checkpoint saved: {result.checkpoint}", err=True)
+        click.echo(f"resume with: gankit train --resume {result.run_dir}", err=True)
+        sys.exit(130)
+    click.echo(f"trained {result.step} steps; run directory: {result.run_dir}")
+    click.echo(f"samples: {result.samples}")
+
+
+@cli.command(epilog="""\b
+Examples:
+  gankit sample runs/00000-quick -n 64 --seed 0 --out grid.png
+  gankit sample runs/00000-quick/checkpoint.pt -n 10000 --out samples.npz
+""")
+@click.argument("run", metavar="RUN_DIR|CKPT")
+@click.option("-n", "n", type=int, default=64, show_default=True, help="Number of samples.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
+@click.option("--out", default="samples.png", show_default=True, help="A .png picture or a .npz of arrays.")
+def sample(run, n, seed, out):
+    """Draw samples from a trained generator (no dataset needed)."""
+    from gankit.generate import sample as run_sample
+
+    path = run_sample(run, n=n, seed=seed, out=out)
+    click.echo(f"wrote {n} samples to {path}")
+
+
+@cli.command()
+def datasets():
+    """List the built-in datasets."""
+    from gankit.data import list_datasets
+
+    for name, desc in list_datasets().items():
+        click.echo(f"{name:16s} {desc}")
+    click.echo(f"{'PATH':16s} a folder of PNG/JPEG images, or a .npy / .npz array")
+
+
+@cli.command()
+def presets():
+    """List the named run configs."""
+    from gankit.config import list_presets
+
+    for name, desc in list_presets().items():
+        click.echo(f"{name:16s} {desc}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="gankit", standalone_mode=False)
+    except UserError as e:
+        click.echo(f"gankit: error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("gankit: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:  # usage errors: unknown option, missing argument, bad type
+        ctx = getattr(e, "ctx", None)
+        where = f" {ctx.command_path}" if ctx is not None and ctx.command_path else ""
+        click.echo(f"gankit{where[7:] if where.startswith(' gankit') else where}: error: {e.format_message()} (see --help)", err=True)
+        sys.exit(e.exit_code)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)

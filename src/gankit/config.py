@@ -1,0 +1,272 @@
+"""Run configuration: frozen, typed dataclasses with a JSON round trip and strict overrides.
+
+A run is described by one :class:`RunConfig`. Presets (``gankit presets``) are JSON files of
+overrides on top of the defaults below; ``--set section.key=value`` overrides on top of a preset.
+Unknown keys and values of the wrong type stop the run with a :class:`~gankit.errors.UserError`.
+
+Example:
+    >>> from gankit.config import load_preset, apply_overrides
+    >>> cfg = apply_overrides(load_preset("quick"), ["train.steps=10", "D.hidden=[64, 32]"])
+    >>> cfg.train.steps, cfg.D.hidden
+    (10, (64, 32))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from gankit.errors import UserError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "mnist-5k"  # a dataset name (`gankit datasets`) or a path: image folder, .npy, .npz
+    size: int = 0  # resize images to size x size pixels; 0 keeps their own size
+    channels: int = 0  # 1 (gray) or 3 (RGB) for user images; 0 = as found
+    toy_n: int = 50_000  # points drawn once (with the data seed) for a toy distribution
+    toy_std: float = 0.0  # std of each toy mode in raw units; 0 = the dataset's standard value
+    seed: int = 0  # seed of the toy draws and of the fixed train/test split
+    cache_dir: str = ""  # downloaded standard sets; "" = $GANKIT_CACHE or ~/.cache/gankit
+
+
+@dataclass(frozen=True)
+class GConfig:
+    arch: str = "mlp"  # "mlp": fully connected layers (the paper's G and the tutorial G)
+    hidden: tuple[int, ...] = (256, 512, 1024)  # width of each hidden layer
+    act: str = "relu"  # hidden activation: "relu" | "leaky_relu" (slope 0.2)
+    norm: str = "none"  # "batch" (BatchNorm1d after each hidden linear layer but the first) | "none"
+    out: str = "tanh"  # "tanh" | "sigmoid" (2*sigmoid-1: the paper's sigmoid on [0,1] pixels, mapped to [-1,1]) | "linear"
+    init: str = "default"  # "default" (PyTorch) | "uniform" (U(-init_range, init_range), the reference code's irange)
+    init_range: float = 0.05  # half-width of the uniform init; 0.05 for G in the paper's mnist.yaml
+
+
+@dataclass(frozen=True)
+class DConfig:
+    arch: str = "mlp"  # "mlp" (ReLU / LeakyReLU layers) | "maxout" (the paper's maxout layers)
+    hidden: tuple[int, ...] = (512, 256)  # width of each hidden layer (maxout: units per layer)
+    act: str = "leaky_relu"  # mlp hidden activation: "relu" | "leaky_relu" (slope 0.2)
+    pieces: int = 5  # maxout: linear pieces per unit (mnist.yaml: 5)
+    dropout: float = 0.0  # drop probability at the input of each hidden-to-hidden/output layer
+    dropout_input: float = 0.0  # drop probability on D's input (mnist.yaml: include prob 0.8 -> 0.2)
+    init: str = "default"  # "default" (PyTorch) | "uniform" (U(-init_range, init_range))
+    init_range: float = 0.005  # half-width of the uniform init; 0.005 for D in the paper's mnist.yaml
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    g_loss: str = "nonsaturating"  # "nonsaturating": min -log D(G(z)) | "minimax": min log(1 - D(G(z)))
+    d_loss: str = "bce"  # "bce": max log D(x) + log(1 - D(G(z))), the paper's value function
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adam"  # "adam" | "sgd" (with momentum, the paper's optimizer)
+    lr_g: float = 2e-4  # G learning rate
+    lr_d: float = 2e-4  # D learning rate
+    beta1: float = 0.5  # Adam beta1 (DCGAN's 0.5)
+    beta2: float = 0.999  # Adam beta2
+    momentum: float = 0.5  # SGD: momentum at step 0
+    momentum_final: float = 0.5  # SGD: momentum reached at momentum_ramp_steps (linear ramp)
+    momentum_ramp_steps: int = 0  # SGD: steps over which momentum rises; 0 = constant momentum
+    lr_decay: float = 1.0  # SGD and Adam: lr divided by lr_decay every step (mnist.yaml: 1.000004)
+    lr_min: float = 0.0  # floor of the decayed learning rate (mnist.yaml: 1e-6)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 3000  # generator updates (one step = d_steps D updates + one G update)
+    batch: int = 64  # minibatch size m for both real and generated samples
+    d_steps: int = 1  # k in Algorithm 1: D updates per G update
+    seed: int = 0  # seed of initialisation, noise, minibatch order and dropout
+    ema: float = 0.0  # decay of the exponential moving average of G's weights per step; 0 = off
+    log_every: int = 50  # steps between progress-bar refreshes and stats.jsonl flushes
+    snapshot_every: int = 500  # steps between sample grids from the fixed noise batch
+    ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
+    grid: int = 64  # samples in each snapshot grid
+    device: str = "auto"  # "auto" (CUDA if present, else CPU) | "cpu" | "cuda" | "cuda:N"
+    threads: int = 0  # torch intra-op threads; 0 = PyTorch's default
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    preset: str = "quick"  # name of the preset this config started from
+    description: str = ""  # one line shown by `gankit presets`
+    z_dim: int = 100  # dimension of the noise z
+    z_dist: str = "normal"  # "normal": N(0, I) | "uniform": U(-sqrt 3, sqrt 3)^z_dim (unit variance)
+    data: DataConfig = field(default_factory=DataConfig)
+    G: GConfig = field(default_factory=GConfig)
+    D: DConfig = field(default_factory=DConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# Allowed values of the string fields; checked by validate().
+CHOICES: dict[str, tuple[str, ...]] = {
+    "z_dist": ("normal", "uniform"),
+    "G.arch": ("mlp",),
+    "G.act": ("relu", "leaky_relu"),
+    "G.norm": ("batch", "none"),
+    "G.out": ("tanh", "sigmoid", "linear"),
+    "G.init": ("default", "uniform"),
+    "D.arch": ("mlp", "maxout"),
+    "D.act": ("relu", "leaky_relu"),
+    "D.init": ("default", "uniform"),
+    "loss.g_loss": ("nonsaturating", "minimax"),
+    "loss.d_loss": ("bce",),
+    "optim.name": ("adam", "sgd"),
+}
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain JSON-able data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(data: dict[str, Any], cls: type = RunConfig, where: str = "") -> Any:
+    """Build a config from plain data, strictly: unknown keys and wrong types raise UserError."""
+    if not isinstance(data, dict):
+        raise UserError(f"config section {where or '<root>'!r} must be an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else key
+        if key not in hints:
+            raise UserError(f"unknown config key {path!r}; known keys here: {', '.join(names)}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return from_dict(value, tp, path)
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"config key {path!r} expects a list of integers like [256, 512], got {value!r}")
+        (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+        return tuple(_coerce(v, item, f"{path}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise UserError(f"config key {path!r} expects {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check value ranges and choices; return the config unchanged or raise UserError."""
+    flat = {k: v for k, v in _flatten(to_dict(cfg))}
+    for key, allowed in CHOICES.items():
+        if flat[key] not in allowed:
+            raise UserError(f"config key {key!r} must be one of {', '.join(allowed)}; got {flat[key]!r}")
+    positive = ["z_dim", "train.steps", "train.batch", "train.d_steps", "train.log_every",
+                "train.snapshot_every", "train.ckpt_every", "train.grid", "data.toy_n", "D.pieces"]
+    for key in positive:
+        if flat[key] <= 0:
+            raise UserError(f"config key {key!r} must be a positive integer; got {flat[key]!r}")
+    for key in ["optim.lr_g", "optim.lr_d"]:
+        if not flat[key] > 0:
+            raise UserError(f"config key {key!r} must be > 0; got {flat[key]!r}")
+    for key in ["D.dropout", "D.dropout_input", "train.ema", "optim.beta1", "optim.beta2"]:
+        if not 0.0 <= flat[key] < 1.0:
+            raise UserError(f"config key {key!r} must lie in [0, 1); got {flat[key]!r}")
+    if cfg.optim.lr_decay < 1.0:
+        raise UserError(f"config key 'optim.lr_decay' must be >= 1 (lr is divided by it each step); got {cfg.optim.lr_decay!r}")
+    if cfg.data.channels not in (0, 1, 3):
+        raise UserError(f"config key 'data.channels' must be 0, 1 or 3; got {cfg.data.channels!r}")
+    if any(h <= 0 for h in cfg.G.hidden + cfg.D.hidden):
+        raise UserError(f"layer widths must be positive; got G.hidden={list(cfg.G.hidden)}, D.hidden={list(cfg.D.hidden)}")
+    return cfg
+
+
+def _flatten(d: dict[str, Any], prefix: str = ""):
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            yield from _flatten(v, key + ".")
+        else:
+            yield key, v
+
+
+def known_keys() -> list[str]:
+    """Every key that ``--set`` accepts, dotted."""
+    return [k for k, _ in _flatten(to_dict(RunConfig()))]
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...]) -> RunConfig:
+    """Apply ``key=value`` strings (value parsed as JSON, else taken as a string); strict."""
+    data = to_dict(cfg)
+    keys = known_keys()
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        if key not in keys:
+            close = [k for k in keys if k.split(".")[-1] == key.split(".")[-1]]
+            hint = f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(keys)}"
+            raise UserError(f"unknown config key {key!r} in --set {item!r}{hint}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = data
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+    return validate(from_dict(data))
+
+
+def list_presets() -> dict[str, str]:
+    """Every bundled preset name -> its one-line description."""
+    out = {}
+    for entry in sorted(resources.files("gankit.presets").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            out[entry.name[:-5]] = json.loads(entry.read_text()).get("description", "")
+    return out
+
+
+def load_preset(name: str) -> RunConfig:
+    """The RunConfig of a bundled preset: its JSON overrides applied to the defaults."""
+    known = list_presets()
+    if name not in known:
+        raise UserError(f"unknown preset {name!r}; known presets: {', '.join(known)}")
+    data = json.loads(resources.files("gankit.presets").joinpath(f"{name}.json").read_text())
+    data.pop("_sources", None)  # citations for the preset's numbers, kept in the file only
+    data["preset"] = name
+    return validate(from_dict(_merge(to_dict(RunConfig()), data)))
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
+def save_json(cfg: RunConfig, path) -> None:
+    """Write the resolved config as indented JSON."""
+    with open(path, "w") as f:
+        json.dump(to_dict(cfg), f, indent=2)
+        f.write("\n")
+
+
+def load_json(path) -> RunConfig:
+    """Read a config written by save_json; strict."""
+    with open(path) as f:
+        return validate(from_dict(json.load(f)))

@@ -1,0 +1,59 @@
+"""Build G and D from a config. Every model has the same call:
+
+``G(z, c=None) -> x`` with x of shape [N, *data_shape], and ``D(x, c=None) -> logits`` of shape
+[N]; both expose ``z_dim``, ``c_dim`` (0 = unconditional) and ``data_shape``.
+
+Example:
+    >>> import torch
+    >>> from gankit.config import load_preset
+    >>> from gankit.models import build_generator, build_discriminator
+    >>> cfg = load_preset("quick")
+    >>> G, D = build_generator(cfg, (1, 28, 28)), build_discriminator(cfg, (1, 28, 28))
+    >>> x = G(torch.randn(4, G.z_dim)); tuple(x.shape), tuple(D(x).shape)
+    ((4, 1, 28, 28), (4,))
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gankit.config import RunConfig
+from gankit.models.mlp import MLPDiscriminator, MLPGenerator, init_uniform
+
+__all__ = ["build_generator", "build_discriminator", "sample_z", "MLPGenerator", "MLPDiscriminator"]
+
+
+def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], x_mean: torch.Tensor | None = None) -> nn.Module:
+    """The generator named by ``cfg.G`` for data of shape ``data_shape`` (no batch axis).
+
+    ``x_mean`` (the data's mean sample) sets the output bias when ``cfg.G.init`` is "uniform",
+    as the paper's reference code does.
+    """
+    g = cfg.G
+    G = MLPGenerator(cfg.z_dim, tuple(data_shape), g.hidden, act=g.act, norm=g.norm, out=g.out)
+    if g.init == "uniform":
+        init_uniform(G, g.init_range)
+        if x_mean is not None:
+            G.set_output_bias(x_mean)
+    return G
+
+
+def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Module:
+    """The discriminator named by ``cfg.D`` for data of shape ``data_shape``."""
+    d = cfg.D
+    D = MLPDiscriminator(tuple(data_shape), d.hidden, arch=d.arch, act=d.act, pieces=d.pieces,
+                         dropout=d.dropout, dropout_input=d.dropout_input)
+    if d.init == "uniform":
+        init_uniform(D, d.init_range)
+    return D
+
+
+def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None,
+             device: torch.device | str = "cpu") -> torch.Tensor:
+    """Noise for G: N(0, I), or U(-sqrt 3, sqrt 3) per coordinate (unit variance, as the
+    reference code's ``uniform`` option). Returns [n, z_dim]."""
+    if dist == "uniform":
+        u = torch.rand(n, z_dim, generator=generator, device=device)  # [n, z_dim] in [0, 1)
+        return (2 * u - 1) * 3 ** 0.5
+    return torch.randn(n, z_dim, generator=generator, device=device)  # [n, z_dim]

@@ -1,0 +1,118 @@
+"""Fully connected G and D: the paper's nets (ReLU G, maxout D with dropout) and the tutorial pair.
+
+Goodfellow et al. (2014) trained on MNIST a generator of rectifier layers with a sigmoid output
+and a discriminator of maxout layers (Goodfellow et al. 2013) with dropout; the exact sizes live
+in the preset ``paper-mnist``. No training logic lives here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gankit.errors import UserError
+
+
+def _activation(name: str) -> nn.Module:
+    return nn.LeakyReLU(0.2) if name == "leaky_relu" else nn.ReLU()
+
+
+def init_uniform(module: nn.Module, half_width: float) -> None:
+    """Weights ~ U(-half_width, half_width) and zero biases (pylearn2's ``irange``)."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.uniform_(m.weight, -half_width, half_width)
+            nn.init.zeros_(m.bias)
+
+
+def check_input(name: str, t: torch.Tensor, shape: tuple[int, ...]) -> None:
+    """Raise UserError unless ``t`` has shape [N, *shape]."""
+    if t.dim() != len(shape) + 1 or tuple(t.shape[1:]) != tuple(shape):
+        raise UserError(f"{name} must have shape [N, {', '.join(map(str, shape))}], got {list(t.shape)}")
+
+
+class MLPGenerator(nn.Module):
+    """G(z) = out(W_L h_{L-1} + b), h_i = act(norm(W_i h_{i-1} + b_i)); returns [N, *data_shape]."""
+
+    def __init__(self, z_dim: int, data_shape: tuple[int, ...], hidden: tuple[int, ...],
+                 act: str = "relu", norm: str = "none", out: str = "tanh"):
+        super().__init__()
+        self.z_dim, self.c_dim, self.data_shape, self.out = z_dim, 0, tuple(data_shape), out
+        layers: list[nn.Module] = []
+        width = z_dim
+        for i, h in enumerate(hidden):
+            layers.append(nn.Linear(width, h))
+            if norm == "batch" and i > 0:  # the tutorial G normalises every hidden layer but the first
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(_activation(act))
+            width = h
+        layers.append(nn.Linear(width, math.prod(self.data_shape)))
+        self.net = nn.Sequential(*layers)
+
+    def set_output_bias(self, x_mean: torch.Tensor) -> None:
+        """Start the output unit at the data's mean pixel (mnist.yaml's init_sigmoid_bias_from_marginals)."""
+        last = self.net[-1]
+        m = x_mean.reshape(-1).clamp(-0.998, 0.998)  # [-1, 1]; clamp keeps the inverse finite
+        with torch.no_grad():
+            if self.out == "sigmoid":  # 2 sigmoid(b) - 1 = m  <=>  b = logit((m + 1) / 2)
+                last.bias.copy_(torch.logit((m + 1) / 2))
+            elif self.out == "tanh":
+                last.bias.copy_(torch.atanh(m))
+            else:
+                last.bias.copy_(m)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        check_input("z", z, (self.z_dim,))
+        if c is not None:
+            raise UserError("this generator is unconditional (c_dim = 0) but a class label c was given")
+        a = self.net(z)  # [N, prod(data_shape)]
+        if self.out == "tanh":
+            a = torch.tanh(a)
+        elif self.out == "sigmoid":
+            a = 2 * torch.sigmoid(a) - 1  # the paper's sigmoid on [0,1] pixels, expressed on [-1, 1]
+        return a.view(-1, *self.data_shape)  # [N, *data_shape]
+
+
+class Maxout(nn.Module):
+    """h_j = max_k (W_jk x + b_jk) over ``pieces`` linear pieces (Goodfellow et al. 2013)."""
+
+    def __init__(self, d_in: int, units: int, pieces: int):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(d_in, units * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(-1, self.units, self.pieces).amax(dim=-1)  # [N, units]
+
+
+class MLPDiscriminator(nn.Module):
+    """D(x) -> one logit per sample ([N]); sigmoid(logit) is the probability that x is real."""
+
+    def __init__(self, data_shape: tuple[int, ...], hidden: tuple[int, ...], arch: str = "mlp",
+                 act: str = "leaky_relu", pieces: int = 5, dropout: float = 0.0,
+                 dropout_input: float = 0.0):
+        super().__init__()
+        self.z_dim, self.c_dim, self.data_shape = 0, 0, tuple(data_shape)
+        layers: list[nn.Module] = []
+        width = math.prod(self.data_shape)
+        for i, h in enumerate(hidden):
+            p = dropout_input if i == 0 else dropout
+            if p > 0:
+                layers.append(nn.Dropout(p))
+            if arch == "maxout":
+                layers.append(Maxout(width, h, pieces))
+            else:
+                layers += [nn.Linear(width, h), _activation(act)]
+            width = h
+        if dropout > 0 and hidden:
+            layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        check_input("x", x, self.data_shape)
+        if c is not None:
+            raise UserError("this discriminator is unconditional (c_dim = 0) but a class label c was given")
+        return self.net(x.flatten(1)).squeeze(1)  # [N] logits

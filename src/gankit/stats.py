@@ -1,0 +1,55 @@
+"""Training statistics: collected on the device every step, written to stats.jsonl in batches.
+
+Values stay tensors until ``flush`` so the training step never waits for the host; one flush per
+log interval turns them into numbers, writes one JSON line per step and returns the interval's
+means for the progress bar.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+
+class StatsLog:
+    """Append-only JSON-lines log of per-step scalars."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._steps: list[int] = []
+        self._rows: list[dict[str, torch.Tensor]] = []
+
+    def add(self, step: int, **values: torch.Tensor | float) -> None:
+        """Record the scalars of one step (0-d tensors or floats)."""
+        self._steps.append(step)
+        self._rows.append(values)
+
+    def flush(self) -> dict[str, float]:
+        """Write pending rows; return the mean of each scalar over them ({} if none)."""
+        if not self._rows:
+            return {}
+        keys = list(self._rows[0])
+        table = torch.stack([torch.stack([torch.as_tensor(r[k], dtype=torch.float32).detach().cpu()
+                                          for k in keys]) for r in self._rows])  # [rows, keys]
+        with open(self.path, "a") as f:
+            for step, vals in zip(self._steps, table.tolist()):
+                f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in zip(keys, vals)}}) + "\n")
+        means = dict(zip(keys, table.mean(0).tolist()))
+        self._steps, self._rows = [], []
+        return means
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
+        if not self.path.exists():
+            return
+        keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        self.path.write_text("".join(line + "\n" for line in keep))
+
+
+def read_stats(path: str | os.PathLike) -> list[dict[str, float]]:
+    """All rows of a stats.jsonl file."""
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]

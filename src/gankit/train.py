@@ -1,0 +1,325 @@
+"""Algorithm 1 of Goodfellow et al. (2014): k steps of D, then one step of G.
+
+    for each training step:
+        for k = d_steps times:
+            x_real ~ data (a fresh minibatch of m examples), z ~ p_z (fresh noise)
+            update D by descending  -[log D(x) + log(1 - D(G(z)))]
+        z ~ p_z (fresh noise)
+        update G by descending the G loss (non-saturating -log D(G(z)) by default)
+        update G_ema
+
+The whole loop is the one function :func:`train`; everything it needs to continue (weights,
+optimizer moments, RNG states, the minibatch order) is in one checkpoint, so a resumed run ends
+bitwise where an uninterrupted one would (on the CPU).
+
+Example:
+    >>> from gankit.config import load_preset, apply_overrides
+    >>> from gankit.train import train
+    >>> cfg = apply_overrides(load_preset("ring8"), ["train.steps=20", "data.toy_n=2000"])
+    >>> result = train(cfg, out="/tmp/gankit-doctest", progress=False)
+    >>> result.step
+    20
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gankit import checkpoint as ckpt
+from gankit.config import RunConfig, save_json, to_dict, from_dict, validate
+from gankit.data import build_dataset
+from gankit.errors import UserError
+from gankit.losses import D_LOSSES, G_LOSSES
+from gankit.models import build_discriminator, build_generator, sample_z
+from gankit.stats import StatsLog
+from gankit.viz import save_samples
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path  # where config.json, stats.jsonl, grids and checkpoint.pt live
+    step: int  # training steps completed
+    interrupted: bool  # True if stopped by Ctrl-C / SIGTERM before cfg.train.steps
+    checkpoint: Path  # the last checkpoint written
+    samples: Path | None  # the last sample picture written
+
+
+class BatchSampler:
+    """Minibatch indices from seeded random permutations (epochs without replacement)."""
+
+    def __init__(self, n: int, batch: int, seed: int):
+        if batch > n:
+            raise UserError(f"train.batch ({batch}) is larger than the dataset ({n} examples); lower --set train.batch")
+        self.n, self.batch = n, batch
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(n, generator=self.gen)
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:
+        if self.pos + self.batch > self.n:  # drop the ragged end of an epoch, start a new one
+            self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
+        idx = self.perm[self.pos: self.pos + self.batch]  # [batch]
+        self.pos += self.batch
+        return idx
+
+    def state_dict(self) -> dict:
+        return {"perm": self.perm, "pos": self.pos, "gen": self.gen.get_state()}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.perm, self.pos = s["perm"], int(s["pos"])
+        self.gen.set_state(s["gen"])
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"train.device is {name!r} but no CUDA device is available; use 'cpu' or 'auto'")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise UserError(f"train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {name!r}") from None
+
+
+def make_optimizer(cfg: RunConfig, params, lr: float) -> torch.optim.Optimizer:
+    o = cfg.optim
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=o.momentum)
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2))
+
+
+def schedule(cfg: RunConfig, step: int, lr0: float) -> tuple[float, float]:
+    """(lr, momentum) at ``step``: lr0 / decay^step floored at lr_min; momentum ramped linearly."""
+    o = cfg.optim
+    lr = max(lr0 / o.lr_decay ** step, o.lr_min) if o.lr_decay != 1.0 else lr0
+    ramp = min(1.0, step / o.momentum_ramp_steps) if o.momentum_ramp_steps > 0 else 1.0
+    momentum = o.momentum + (o.momentum_final - o.momentum) * ramp if o.momentum_ramp_steps > 0 else o.momentum
+    return lr, momentum
+
+
+def next_run_dir(out: str | os.PathLike, name: str) -> Path:
+    """out/NNNNN-name with NNNNN one past the largest index there, so runs never overwrite."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    while True:
+        ids = [int(p.name.split("-")[0]) for p in out.iterdir() if p.name.split("-")[0].isdigit()]
+        run_dir = out / f"{max(ids, default=-1) + 1:05d}-{name}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:  # another process took this index; try the next
+            continue
+
+
+def grad_norm(module: nn.Module) -> torch.Tensor:
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.nn.utils.get_total_norm(grads)
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C / SIGTERM into a request to stop after the current step."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:  # a second Ctrl-C stops at once; the last checkpoint stays
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
+
+
+def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume: str | os.PathLike | None = None,
+          steps: int | None = None, progress: bool = True) -> TrainResult:
+    """Train a GAN by Algorithm 1 and return where its results are.
+
+    Args:
+        cfg: the run's config (ignored when resuming: the checkpoint's config is used).
+        out: parent folder of the new run directory ``out/NNNNN-<preset>``.
+        resume: a run directory (or checkpoint) to continue in place.
+        steps: total steps to reach, overriding ``cfg.train.steps`` (e.g. to extend a resumed run).
+        progress: show a progress bar on stderr.
+
+    Returns:
+        TrainResult with the run directory, steps done, whether it was interrupted, the checkpoint
+        and the last sample picture.
+
+    Raises:
+        UserError: bad config, data or checkpoint.
+    """
+    # Resolve the config and the run directory.
+    state = None
+    if resume is not None:
+        state = ckpt.load_checkpoint(resume)
+        cfg = validate(from_dict(state["config"]))
+        run_dir = ckpt.find_checkpoint(resume).parent
+    elif cfg is None:
+        raise UserError("train() needs a config or a run directory to resume")
+    if steps is not None:
+        if steps <= 0:
+            raise UserError(f"--steps must be a positive integer; got {steps}")
+        cfg = validate(from_dict({**to_dict(cfg), "train": {**to_dict(cfg.train), "steps": steps}}))
+    t = cfg.train
+    device = resolve_device(t.device)
+    if t.threads > 0:
+        torch.set_num_threads(t.threads)
+
+    # Load data.
+    data = build_dataset(cfg.data, "train")
+    x_all = data.x.to(device)  # [N, *shape] in [-1, 1]
+    shape = tuple(data.shape)
+
+    # Build networks and optimizers.
+    torch.manual_seed(t.seed)
+    G = build_generator(cfg, shape, x_mean=x_all.mean(0)).to(device)
+    D = build_discriminator(cfg, shape).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    opt_G = make_optimizer(cfg, G.parameters(), cfg.optim.lr_g)
+    opt_D = make_optimizer(cfg, D.parameters(), cfg.optim.lr_d)
+    sampler = BatchSampler(len(x_all), t.batch, seed=t.seed + 1)
+    z_gen = torch.Generator(device).manual_seed(t.seed + 2)
+    z_fixed = sample_z(t.grid, cfg.z_dim, cfg.z_dist, torch.Generator(device).manual_seed(t.seed + 3), device)
+    loss_D_fn, loss_G_fn = D_LOSSES[cfg.loss.d_loss], G_LOSSES[cfg.loss.g_loss]
+    step = 0
+
+    if state is not None:
+        if tuple(state["data_shape"]) != shape:
+            raise UserError(f"the data now has shape {list(shape)} but the checkpoint was trained on {list(state['data_shape'])}")
+        G.load_state_dict(state["G"])
+        D.load_state_dict(state["D"])
+        G_ema.load_state_dict(state["G_ema"])
+        opt_G.load_state_dict(state["opt_G"])
+        opt_D.load_state_dict(state["opt_D"])
+        sampler.load_state_dict(state["sampler"])
+        z_gen.set_state(state["rng"]["z"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], device)
+        z_fixed = state["z_fixed"].to(device)
+        step = int(state["step"])
+    else:
+        run_dir = next_run_dir(out, cfg.preset)
+        torch.manual_seed(t.seed + 4)  # dropout's stream, independent of the init draws above
+    save_json(cfg, run_dir / "config.json")
+    log = StatsLog(run_dir / "stats.jsonl")
+    log.truncate_after(step)
+
+    def snapshot_state() -> dict:
+        if t.ema == 0:
+            G_ema.load_state_dict(G.state_dict())
+        rng = {"torch": torch.get_rng_state(), "z": z_gen.get_state()}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(device)
+        return {"config": to_dict(cfg), "step": step, "data_shape": list(shape), "data_info": data.info,
+                "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
+                "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "sampler": sampler.state_dict(),
+                "rng": rng, "z_fixed": z_fixed.cpu()}
+
+    def save_grid() -> Path:
+        if t.ema == 0:
+            G_ema.load_state_dict(G.state_dict())
+        with torch.no_grad():
+            x = G_ema(z_fixed)
+        path = save_samples(x, run_dir / f"samples-{step:06d}.png", real=x_all[:5000],
+                            title=f"{cfg.preset}, step {step}")
+        latest = run_dir / ("samples.png")
+        latest.write_bytes(path.read_bytes())
+        return latest
+
+    ema_params = list(G_ema.parameters())
+    g_params = list(G.parameters())
+    samples_path = None
+    from tqdm import tqdm
+
+    bar = tqdm(total=t.steps, initial=step, unit="step", disable=not progress, dynamic_ncols=True,
+               file=sys.stderr, desc=run_dir.name)
+    G.train()
+    D.train()
+    with _StopFlag() as stop:
+        while step < t.steps and not stop.requested:
+            lr_g, mom = schedule(cfg, step, cfg.optim.lr_g)
+            lr_d, _ = schedule(cfg, step, cfg.optim.lr_d)
+            for opt, lr in ((opt_G, lr_g), (opt_D, lr_d)):
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                    if "momentum" in group and cfg.optim.name == "sgd":
+                        group["momentum"] = mom
+
+            # Update D k times, each on a fresh real minibatch and fresh noise.
+            D.requires_grad_(True)
+            for _ in range(t.d_steps):
+                x_real = x_all[sampler.next()]  # [m, *shape]
+                z = sample_z(t.batch, cfg.z_dim, cfg.z_dist, z_gen, device)  # [m, z_dim]
+                with torch.no_grad():
+                    x_fake = G(z)  # [m, *shape]
+                logits_real, logits_fake = D(x_real), D(x_fake)  # [m], [m]
+                loss_D = loss_D_fn(logits_real, logits_fake)
+                opt_D.zero_grad(set_to_none=True)
+                loss_D.backward()
+                gnorm_D = grad_norm(D)
+                opt_D.step()
+
+            # Update G once on fresh noise; D's weights get no gradient here.
+            D.requires_grad_(False)
+            z = sample_z(t.batch, cfg.z_dim, cfg.z_dist, z_gen, device)
+            loss_G = loss_G_fn(D(G(z)))
+            opt_G.zero_grad(set_to_none=True)
+            loss_G.backward()
+            gnorm_G = grad_norm(G)
+            opt_G.step()
+
+            # Update G_ema.
+            if t.ema > 0:
+                with torch.no_grad():
+                    torch._foreach_lerp_(ema_params, g_params, 1.0 - t.ema)
+                    for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+                        b_ema.copy_(b)
+            step += 1
+
+            # Record statistics; they are read back to the host once per log interval.
+            log.add(step, loss_D=loss_D.detach(), loss_G=loss_G.detach(),
+                    D_real=torch.sigmoid(logits_real.detach()).mean(), D_fake=torch.sigmoid(logits_fake.detach()).mean(),
+                    grad_norm_D=gnorm_D, grad_norm_G=gnorm_G, lr_g=lr_g)
+            if step % t.log_every == 0 or step == t.steps:
+                means = log.flush()
+                bar.set_postfix({"loss_D": f"{means['loss_D']:.3f}", "loss_G": f"{means['loss_G']:.3f}",
+                                 "D(x)": f"{means['D_real']:.2f}", "D(G(z))": f"{means['D_fake']:.2f}"}, refresh=False)
+            bar.update(1)
+
+            # Save image snapshot and checkpoint.
+            if step % t.snapshot_every == 0:
+                samples_path = save_grid()
+            if step % t.ckpt_every == 0 and step < t.steps:
+                ckpt.save_checkpoint(run_dir / ckpt.CHECKPOINT_NAME, snapshot_state())
+
+        # Done or interrupted: write everything at the step reached.
+        log.flush()
+        bar.close()
+        if samples_path is None or step % t.snapshot_every != 0:
+            samples_path = save_grid()
+        ckpt.save_checkpoint(run_dir / ckpt.CHECKPOINT_NAME, snapshot_state())
+    return TrainResult(run_dir=run_dir, step=step, interrupted=step < t.steps,
+                       checkpoint=run_dir / ckpt.CHECKPOINT_NAME, samples=samples_path)
