@@ -85,7 +85,8 @@ def test_digits_split_is_deterministic_for_a_seed_and_changes_with_it(cache):
     c = build_dataset(DataConfig(name="digits", seed=4, cache_dir=cache), "test")
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
     assert not torch.equal(a.x, c.x)
-    assert np.array_equal(bundled.split_indices(10, 0, "test"), bundled.split_indices(10, 0, "test"))
+    first = bundled.split_indices(10, 0, "test")
+    assert np.array_equal(first, bundled.split_indices(10, 0, "test"))
     assert len(bundled.split_indices(10, 0, "test")) == 2
 
 
@@ -135,10 +136,10 @@ def test_mnist5k_shapes_scaling_labels_and_npz_cache(tmp_path, monkeypatch):
 TOY_RAW = {  # name -> (raw centres [K, D], raw std): written out here independently of toy.py
     "gauss1d": (np.array([[4.0]]), 0.5),
     "ring8": (
-        np.array([[math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8)] for i in range(8)]),
+        np.array([[math.cos(math.pi * i / 4), math.sin(math.pi * i / 4)] for i in range(8)]),
         0.01,
     ),
-    "grid25": (np.array([[a, b] for a in (-4, -2, 0, 2, 4) for b in (-4, -2, 0, 2, 4)], float), 0.05),
+    "grid25": (np.array([[a, b] for a in range(-4, 5, 2) for b in range(-4, 5, 2)], float), 0.05),
 }
 
 
@@ -201,7 +202,8 @@ def test_toy_log_density_matches_scipy_mixtures():
     # 1-D: one Gaussian N(4, 0.5^2).
     pts = rng.normal(4.0, 2.0, size=(200, 1))
     assert np.allclose(toy_log_density("gauss1d", pts), stats.norm(4.0, 0.5).logpdf(pts[:, 0]))
-    assert np.allclose(toy_log_density("gauss1d", pts[:, 0], std=1.5), stats.norm(4, 1.5).logpdf(pts[:, 0]))
+    wide = stats.norm(4.0, 1.5).logpdf(pts[:, 0])
+    assert np.allclose(toy_log_density("gauss1d", pts[:, 0], std=1.5), wide)  # [N] also works
     # 2-D: equal-weight mixtures of isotropic Gaussians, near and far from the modes.
     for name, std in (("ring8", None), ("grid25", None), ("grid25", 0.7)):
         centers, std_raw = TOY_RAW[name]

@@ -159,7 +159,8 @@ def test_float_images_in_zero_one_or_minus_one_one(tmp_path):
     assert build(tmp_path / "unit.npy").x.flatten().tolist() == [-1.0, 0.0, 1.0, -0.5]
     np.save(tmp_path / "sym.npy", np.array([[[-1.0, 0.5], [1.0, -0.25]]], dtype=np.float32))
     ds = build(tmp_path / "sym.npy")
-    assert ds.x.flatten().tolist() == [-1.0, 0.5, 1.0, -0.25] and ds.info["raw_range"] == [-1.0, 1.0]
+    assert ds.x.flatten().tolist() == [-1.0, 0.5, 1.0, -0.25]
+    assert ds.info["raw_range"] == [-1.0, 1.0]
     np.save(tmp_path / "big.npy", np.array([[[0.0, 255.0], [3.0, 1.0]]]))
     user_error(lambda: build(tmp_path / "big.npy"), "[0, 255]", "uint8")
 

@@ -165,7 +165,9 @@ def _check_config(cfg: DataConfig) -> None:
     if not isinstance(cfg.toy_n, int) or cfg.toy_n < 1:
         raise UserError(f"data.toy_n must be an integer >= 1, got {cfg.toy_n!r}")
     if not isinstance(cfg.toy_std, (int, float)) or not cfg.toy_std >= 0:
-        raise UserError(f"data.toy_std must be >= 0 (0 = the dataset's standard), got {cfg.toy_std!r}")
+        raise UserError(
+            f"data.toy_std must be >= 0 (0 = the dataset's standard), got {cfg.toy_std!r}"
+        )
     if not isinstance(cfg.seed, int) or cfg.seed < 0:
         raise UserError(f"data.seed must be an integer >= 0, got {cfg.seed!r}")
 
@@ -173,11 +175,10 @@ def _check_config(cfg: DataConfig) -> None:
 def _build_toy(cfg: DataConfig, split: str) -> Dataset:
     std = cfg.toy_std if cfg.toy_std > 0 else None
     parts = ["train", "test"] if split == "all" else [split]
+    mixture = toy.toy_mixture(cfg.name, std)
     draws = [
-        toy.sample_mixture(toy.toy_mixture(cfg.name, std), cfg.toy_n, [cfg.seed, TOY_SPLIT_SEEDS[p]])
-        for p in parts
+        toy.sample_mixture(mixture, cfg.toy_n, [cfg.seed, TOY_SPLIT_SEEDS[p]]) for p in parts
     ]
-    mixture = draws[0].mixture
     scale = mixture.scale
     points = np.concatenate([d.points for d in draws])  # [n, D] raw
     labels = np.concatenate([d.labels for d in draws])  # [n]
@@ -267,7 +268,8 @@ def _build_user(cfg: DataConfig, split: str) -> Dataset:
         x, y = data.x_test, data.y_test
     elif split == "all" and data.x_test is not None:
         x = torch.cat([data.x, data.x_test])
-        y = torch.cat([data.y, data.y_test]) if data.y is not None and data.y_test is not None else None
+        both_labelled = data.y is not None and data.y_test is not None
+        y = torch.cat([data.y, data.y_test]) if both_labelled else None
     label_sets = [t for t in (data.y, data.y_test) if t is not None]
     n_classes = max(int(t.max()) + 1 for t in label_sets) if label_sets else 0
     info = {

@@ -122,7 +122,7 @@ def load_mnist5k_raw(cache_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         save_npz_atomic(path, x=x, y=y)
     except OSError as err:
-        warnings.warn(f"could not cache mnist-5k at {path} ({err}); it will be parsed again next time")
+        warnings.warn(f"could not cache mnist-5k at {path} ({err}); it is parsed again next time")
     return x, y
 
 

@@ -206,7 +206,9 @@ def download_file(
             downloaded bytes have another SHA-256 (the file is deleted; expected and got given).
 
     Example:
-        >>> download_file("https://example.org/f.gz", Path("/tmp/f.gz"), "00" * 32)  # doctest: +SKIP
+        >>> url = "https://ossci-datasets.s3.amazonaws.com/mnist/t10k-labels-idx1-ubyte.gz"
+        >>> sha = STANDARD_SETS["mnist"].files["test_labels"].sha256
+        >>> download_file(url, Path("/tmp/t10k-labels-idx1-ubyte.gz"), sha)  # doctest: +SKIP
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,7 @@ def convert_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     if channels == 1 and x.shape[1] == 3:
         weights = torch.tensor(LUMA_WEIGHTS, dtype=x.dtype).view(1, 3, 1, 1)
         return (x * weights).sum(dim=1, keepdim=True)  # [N, 1, H, W]
-    raise UserError(f"cannot convert {x.shape[1]} channels to {channels}; channels must be 0, 1 or 3")
+    raise UserError(f"cannot convert {x.shape[1]} channels to {channels}; expected 0, 1 or 3")
 
 
 def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -168,7 +168,7 @@ def load_image_folder(folder: Path, size: int = 0, channels: int = 0) -> UserDat
     if not files:
         raise UserError(
             f"no image files in folder {folder} (nor in its subfolders); "
-            f"read are files ending in {', '.join(IMAGE_EXTENSIONS)}"
+            f"gankit reads files ending in {', '.join(IMAGE_EXTENSIONS)}"
         )
     if channels not in (0, 1, 3):
         raise UserError(f"channels must be 0 (as found), 1 (gray) or 3 (RGB), got {channels}")
@@ -257,7 +257,7 @@ def _labels(y: np.ndarray | None, n: int, where: str) -> torch.Tensor | None:
     if y is None:
         return None
     if y.ndim != 1 or y.shape[0] != n:
-        raise UserError(f"{where} must have shape [{n}] (one label per sample), got {list(y.shape)}")
+        raise UserError(f"{where} must have shape [{n}] (a label per sample), got {list(y.shape)}")
     if y.dtype.kind not in "biuf" or not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
         raise UserError(f"{where} must hold whole-number class labels, got dtype {y.dtype}")
     if y.size and y.min() < 0:
@@ -310,7 +310,7 @@ def load_array_file(path: Path) -> UserData:
         for a, name in zip(floats, ("x", "x_test")):
             bad = int(np.count_nonzero(~np.isfinite(a)))
             if bad:
-                raise UserError(f"{path}: '{name}' holds {bad} NaN or infinite values; clean them first")
+                raise UserError(f"{path}: '{name}' holds {bad} NaN or infinite values; remove them")
         lo = min(float(a.min()) for a in floats)
         hi = max(float(a.max()) for a in floats)
         if kind == "vector":

@@ -215,7 +215,8 @@ def toy_log_density(name: str, points_raw: np.ndarray, std: float | None = None)
 
     Example:
         >>> import numpy as np
-        >>> round(float(toy_log_density("gauss1d", np.array([[4.0]]))[0]), 4)  # -log(0.5 sqrt(2 pi))
+        >>> logp = toy_log_density("gauss1d", np.array([[4.0]]))  # -log(0.5 sqrt(2 pi))
+        >>> round(float(logp[0]), 4)
         -0.2258
     """
     mixture = toy_mixture(name, std)
@@ -231,5 +232,6 @@ def toy_log_density(name: str, points_raw: np.ndarray, std: float | None = None)
     exponent = -0.5 * np.sum(diff * diff, axis=2) / mixture.std**2  # [N, K]
     top = exponent.max(axis=1, keepdims=True)  # [N, 1], for a stable logsumexp
     log_sum = top[:, 0] + np.log(np.exp(exponent - top).sum(axis=1))  # [N]
-    log_norm = math.log(mixture.n_modes) + 0.5 * mixture.dim * math.log(2 * math.pi * mixture.std**2)
+    variance = mixture.std**2
+    log_norm = math.log(mixture.n_modes) + 0.5 * mixture.dim * math.log(2 * math.pi * variance)
     return log_sum - log_norm
