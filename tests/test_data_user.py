@@ -78,6 +78,14 @@ def test_folder_jpeg_and_resize(tmp_path):
     assert torch.allclose(ds.x.mean(dim=(2, 3)), expected.expand(2, 3), atol=4 / 127.5)
 
 
+def test_16_bit_gray_png_is_reduced_to_8_bits_not_clipped(tmp_path):
+    deep = np.array([[0, 257 * 51, 65535]], dtype=np.uint16)
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    ds = build(tmp_path)
+    assert ds.x.shape == (1, 1, 1, 3)
+    assert ds.x.flatten().tolist() == pytest.approx([-1.0, 51 / 127.5 - 1, 1.0])
+
+
 def test_class_subfolders_give_labels(tmp_path):
     for cls, count in (("cat", 2), ("dog", 3)):
         (tmp_path / cls).mkdir()

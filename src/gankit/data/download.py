@@ -227,7 +227,7 @@ def download_file(
                         bar.update(len(chunk))
                 finally:
                     bar.close()
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
             if isinstance(err, urllib.error.HTTPError):
                 reason = f"HTTP {err.code} {err.reason}"
             else:

@@ -5,7 +5,7 @@ Also the image helpers every image set shares: uint8 -> [-1, 1], resizing and ch
 Folder rules: files ending in .png, .jpg, .jpeg, .bmp or .webp (any case) directly inside the
 folder are read with Pillow; if there are none, each subfolder that holds such files is a class
 (labels 0, 1, ... in sorted subfolder order). Gray modes stay gray, everything else is RGB (alpha
-is dropped); ``channels`` 1 or 3 converts every image.
+is dropped; 16-bit gray becomes 8-bit); ``channels`` 1 or 3 converts every image.
 
 Array rules: see :func:`load_array_file`.
 """
@@ -112,11 +112,31 @@ def _read_image(path: Path, gray: bool) -> np.ndarray:
     try:
         with Image.open(path) as img:
             img.load()
+            if img.mode.startswith("I") or img.mode == "F":
+                img = Image.fromarray(_deep_to_uint8(np.asarray(img), img.mode, path))  # "L"
             img = img.convert("L" if gray else "RGB")
+    except UserError:
+        raise
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         raise UserError(f"cannot read image {path}: {err}") from None
     pixels = np.asarray(img, dtype=np.uint8)
     return pixels[:, :, None] if pixels.ndim == 2 else pixels  # [H, W, C]
+
+
+def _deep_to_uint8(values: np.ndarray, mode: str, path: Path) -> np.ndarray:
+    """16- or 32-bit gray pixels -> uint8 (Pillow's own convert("L") would clip at 255).
+
+    "I;16" modes are 16-bit by definition; a 32-bit "I" image is taken as 16-bit only if a value
+    exceeds 255.
+    """
+    top = float(values.max()) if values.size else 0.0
+    if values.dtype.kind == "f" or values.min() < 0 or top > 65535:
+        raise UserError(
+            f"cannot read image {path}: {values.dtype} pixels in [{values.min()}, {top}]; "
+            f"save it as 8- or 16-bit gray or RGB"
+        )
+    divisor = 257.0 if mode.startswith("I;16") or top > 255 else 1.0  # 0..65535 -> 0..255
+    return np.round(values.astype(np.float64) / divisor).astype(np.uint8)
 
 
 def _is_colour(path: Path) -> bool:
