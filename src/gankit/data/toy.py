@@ -99,7 +99,7 @@ _SETTINGS: dict[str, tuple[Callable[[], np.ndarray], float, str]] = {
     "gauss1d": (
         _gauss1d_centers,
         0.5,  # raw std; our choice (see above)
-        "1-D Gaussian N(4, 0.5^2), the setting of Fig. 1 of Goodfellow et al. 2014 [N, 1]",
+        "1-D Gaussian N(4, 0.5^2), our stand-in for Fig. 1 of Goodfellow et al. 2014 [N, 1]",
     ),
     "ring8": (
         _ring8_centers,
