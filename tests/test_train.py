@@ -1,0 +1,86 @@
+"""Algorithm 1 end to end on small real data: step counting, stats, run directories, exact resume."""
+
+import json
+
+import pytest
+import torch
+
+from gankit.checkpoint import load_checkpoint
+from gankit.config import apply_overrides, load_preset
+from gankit.errors import UserError
+from gankit.stats import read_stats
+from gankit.train import train
+
+TINY = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8", "train.batch=16",
+        "train.log_every=5", "train.snapshot_every=10", "train.ckpt_every=10", "train.grid=16"]
+
+
+def tiny(*extra):
+    return apply_overrides(load_preset("quick"), TINY + list(extra))
+
+
+def test_k_discriminator_steps_per_generator_step(tmp_path):
+    cfg = tiny("train.steps=6", "train.d_steps=3")
+    r = train(cfg, out=tmp_path, progress=False)
+    state = load_checkpoint(r.run_dir)
+    # Adam counts its own updates: k D updates for every G update.
+    d_count = {int(s["step"]) for s in state["opt_D"]["state"].values()}
+    g_count = {int(s["step"]) for s in state["opt_G"]["state"].values()}
+    assert d_count == {18} and g_count == {6} and state["step"] == 6
+    # The sampler served k fresh minibatches per step: 18 * 16 = 288 examples, i.e. 288 % N into its epoch.
+    n = int(state["sampler"]["perm"].numel())
+    assert n == 1438 and int(state["sampler"]["pos"]) == 288
+
+
+def test_run_directory_contents_and_stats(tmp_path):
+    r = train(tiny("train.steps=20"), out=tmp_path, progress=False)
+    assert r.run_dir.name == "00000-quick" and r.step == 20 and not r.interrupted
+    rows = read_stats(r.run_dir / "stats.jsonl")
+    assert [row["step"] for row in rows] == list(range(1, 21))
+    for key in ("loss_D", "loss_G", "D_real", "D_fake", "grad_norm_D", "grad_norm_G"):
+        assert all(key in row for row in rows)
+    assert all(0 <= row["D_real"] <= 1 and 0 <= row["D_fake"] <= 1 for row in rows)
+    assert json.loads((r.run_dir / "config.json").read_text())["train"]["steps"] == 20
+    for name in ("samples-000010.png", "samples-000020.png", "samples.png", "checkpoint.pt"):
+        assert (r.run_dir / name).is_file()
+    # A second run never overwrites the first.
+    r2 = train(tiny("train.steps=2"), out=tmp_path, progress=False)
+    assert r2.run_dir.name == "00001-quick"
+
+
+def test_deterministic_for_a_seed_on_cpu(tmp_path):
+    a = load_checkpoint(train(tiny("train.steps=15"), out=tmp_path / "a", progress=False).run_dir)
+    b = load_checkpoint(train(tiny("train.steps=15"), out=tmp_path / "b", progress=False).run_dir)
+    c = load_checkpoint(train(tiny("train.steps=15", "train.seed=1"), out=tmp_path / "c", progress=False).run_dir)
+    for k in a["G"]:
+        assert torch.equal(a["G"][k], b["G"][k])
+    assert any(not torch.equal(a["G"][k], c["G"][k]) for k in a["G"])
+
+
+def _assert_same_training_state(a, b):
+    assert a["step"] == b["step"]
+    for part in ("G", "D", "G_ema"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
+    for opt in ("opt_G", "opt_D"):
+        for i, s in a[opt]["state"].items():
+            for k, v in s.items():
+                assert torch.equal(v, b[opt]["state"][i][k]), f"{opt}[{i}].{k} differs"
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"]) and torch.equal(a["rng"]["z"], b["rng"]["z"])
+
+
+@pytest.mark.parametrize("extra", [[], ["train.ema=0.9", "D.dropout=0.3", "optim.name=sgd", "optim.lr_g=0.05",
+                                        "optim.lr_d=0.05", "optim.momentum_ramp_steps=30", "optim.momentum_final=0.7",
+                                        "optim.lr_decay=1.01"]])
+def test_resume_is_bitwise_exact(tmp_path, extra):
+    full = train(tiny("train.steps=30", *extra), out=tmp_path / "full", progress=False)
+    half = train(tiny("train.steps=13", *extra), out=tmp_path / "half", progress=False)
+    resumed = train(resume=half.run_dir, steps=30, progress=False)
+    assert resumed.run_dir == half.run_dir and resumed.step == 30
+    _assert_same_training_state(load_checkpoint(full.run_dir), load_checkpoint(resumed.run_dir))
+    assert [r["step"] for r in read_stats(resumed.run_dir / "stats.jsonl")] == list(range(1, 31))
+
+
+def test_batch_larger_than_data_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="larger than the dataset"):
+        train(tiny("train.batch=5000"), out=tmp_path, progress=False)
