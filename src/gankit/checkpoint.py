@@ -72,9 +72,11 @@ def load_checkpoint(run_or_ckpt: str | os.PathLike, map_location: str | torch.de
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"refusing to load {str(path)!r}: it contains objects other than tensors and plain data, "
-                        f"which could run code when loaded ({first[:160]})") from None
+        blocked = [line.strip() for line in str(e).splitlines() if "GLOBAL" in line]
+        if blocked:  # the file names a Python callable: loading it unrestricted could run code
+            raise UserError(f"refusing to load {str(path)!r}: it asks to import Python code on load, which a gankit "
+                            f"checkpoint never does ({blocked[0][:160]})") from None
+        raise UserError(f"{str(path)!r} is not a gankit checkpoint: it is not a file torch can read safely") from None
     except Exception as e:  # torch raises many types for a file that is not one of its own
         raise UserError(f"{str(path)!r} is not a gankit checkpoint: torch could not read it ({(str(e).splitlines() or [type(e).__name__])[0][:160]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

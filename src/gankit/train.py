@@ -92,8 +92,9 @@ def resolve_device(name: str) -> torch.device:
 def make_optimizer(cfg: RunConfig, params, lr: float) -> torch.optim.Optimizer:
     o = cfg.optim
     if o.name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=o.momentum)
-    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2))
+        return torch.optim.SGD(params, lr=lr, momentum=o.momentum, foreach=True)
+    # foreach: one multi-tensor kernel per update instead of a loop over parameters (faster on CPU too)
+    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), foreach=True)
 
 
 def schedule(cfg: RunConfig, step: int, lr0: float) -> tuple[float, float]:
