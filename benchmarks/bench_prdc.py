@@ -6,7 +6,7 @@ randomness"). This script draws the same case for a few seeds, prints our four n
 spread over seeds and the wall time of each call, and checks the means against the README: within
 0.03, or within two seed-to-seed standard deviations where the metric itself fluctuates more than
 that between draws (density does, by ~0.06 here: the README's 1.0555 is one draw, and for two
-samples of one distribution E[density] = 1 exactly, Naeem et al. 2020, Section 4.2). The numbers
+samples of one distribution E[density] = 1 exactly, by exchangeability). The numbers
 we measured are in docs/metrics.md.
 
 Run:  .venv/bin/python benchmarks/bench_prdc.py [--seeds 3] [--n 10000] [--dim 1000]

@@ -110,7 +110,7 @@ def test_frechet_bad_arguments_raise_user_error(call):
 
 
 def naive_unbiased_mmd2(x: np.ndarray, y: np.ndarray) -> float:
-    """Plain loops over pairs, straight from Binkowski et al. (2018), Eq. 3 with a cubic kernel."""
+    """Plain loops over pairs, the unbiased MMD^2 of Binkowski et al. (2018) with a cubic kernel."""
     m, d = x.shape
 
     def k(a, b):

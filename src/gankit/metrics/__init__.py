@@ -12,7 +12,12 @@ NumPy arrays and return floats, tensors or small dicts with stable keys. See doc
 - :func:`ndb`: number of statistically different bins and JS (Richardson & Weiss 2018).
 """
 
-from gankit.metrics.frechet import feature_statistics, frechet_distance, frechet_distance_from_stats, kid
+from gankit.metrics.frechet import (
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_from_stats,
+    kid,
+)
 from gankit.metrics.modes import mode_coverage
 from gankit.metrics.ndb import ndb
 from gankit.metrics.parzen import (

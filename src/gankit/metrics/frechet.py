@@ -5,11 +5,11 @@ activations for FID/KID proper, or anything else) are extracted elsewhere. The g
 always the first argument.
 
 - Fréchet distance: Heusel et al., *GANs Trained by a Two Time-Scale Update Rule Converge to a
-  Local Nash Equilibrium* (NeurIPS 2017), Eq. (6): the Fréchet (2-Wasserstein) distance between
-  Gaussians fitted to the two sets,
+  Local Nash Equilibrium* (NeurIPS 2017), the FID formula: the Fréchet (2-Wasserstein) distance
+  between Gaussians fitted to the two sets,
   ``d^2 = ||mu_1 - mu_2||^2 + Tr(S_1 + S_2 - 2 (S_1 S_2)^{1/2})``, with unbiased covariances
   (``ddof=1``, as pytorch-fid and the TTUR code).
-- KID: Binkowski et al., *Demystifying MMD GANs* (ICLR 2018), Section 4: the unbiased estimate of
+- KID: Binkowski et al., *Demystifying MMD GANs* (ICLR 2018): the unbiased estimate of
   the squared MMD with the cubic polynomial kernel ``k(x, y) = (x.y / d + 1)^3``, averaged over
   random subsets (100 subsets of 1,000, the paper's and stylegan2-ada's defaults).
 
@@ -30,8 +30,8 @@ from gankit.errors import UserError
 
 __all__ = ["feature_statistics", "frechet_distance", "frechet_distance_from_stats", "kid"]
 
-KID_SUBSETS = 100  # Binkowski et al. 2018, Section 4 / stylegan2-ada kernel_inception_distance.py
-KID_SUBSET_SIZE = 1000  # ditto: subsets of 1,000 features per side
+KID_SUBSETS = 100  # Binkowski et al. 2018 / stylegan2-ada kernel_inception_distance.py num_subsets
+KID_SUBSET_SIZE = 1000  # ditto (max_subset_size): 1,000 features per side
 _PSD_TOLERANCE = 1e-6  # eigenvalues below -tol * largest mean "not a covariance matrix"
 
 ArrayLike = torch.Tensor | np.ndarray
@@ -108,7 +108,7 @@ def frechet_distance_from_stats(
     """Fréchet distance between N(mu1, sigma1) (generated) and N(mu2, sigma2) (real).
 
     ``||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^{1/2})`` (Heusel et al.
-    2017, Eq. 6), in float64, with the trace of the square root from the eigenvalues of
+    2017, the FID formula), in float64, with the trace of the square root from the eigenvalues of
     ``sigma1^{1/2} sigma2 sigma1^{1/2}`` (real and valid for singular covariances). The value can
     be below zero by rounding (~1e-12 relative) when the two Gaussians are equal.
 
@@ -159,10 +159,10 @@ def frechet_distance_from_stats(
 def frechet_distance(feats_gen: ArrayLike, feats_real: ArrayLike) -> float:
     """Fréchet distance between Gaussians fitted to generated and real features (FID maths).
 
-    Heusel et al. 2017, Eq. 6; means and unbiased covariances (``ddof=1``) as in pytorch-fid. With
-    Inception-v3 pool3 features of 50,000 generated images against the training set this is FID;
-    the number depends on the feature extractor and the sample count (it is biased upward for
-    small N), so compare values only under the same protocol.
+    Heusel et al. 2017 (the FID formula); means and unbiased covariances (``ddof=1``) as in
+    pytorch-fid. With Inception-v3 pool3 features of 50,000 generated images against the training
+    set this is FID; the number depends on the feature extractor and the sample count (it is
+    biased upward for small N), so compare values only under the same protocol.
 
     Args:
         feats_gen: generated features ``[N, D]``, N >= 2.
@@ -211,7 +211,7 @@ def kid(
 ) -> tuple[float, float]:
     """Kernel Inception Distance: unbiased MMD^2 with a cubic kernel, averaged over subsets.
 
-    Binkowski et al. 2018, Section 4. For each of ``subsets`` rounds, ``m`` rows are drawn without
+    Binkowski et al. 2018. For each of ``subsets`` rounds, ``m`` rows are drawn without
     replacement from each side and the unbiased estimator
 
         MMD^2_u = sum_{i!=j} [k(x_i,x_j) + k(y_i,y_j)] / (m (m-1)) - 2 sum_{i,j} k(x_i,y_j) / m^2

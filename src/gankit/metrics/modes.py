@@ -1,8 +1,8 @@
 """Mode coverage on mixtures with known centres (ring of 8 Gaussians, 5 x 5 grid, ...).
 
-Protocol of VEEGAN (Srivastava et al., NeurIPS 2017, Section 5.1) as used by PacGAN (Lin et al.,
-*PacGAN: The power of two samples in generative adversarial networks*, NeurIPS 2018, Section 5.1
-and Table 1), whose reference code is ``MetricLogger`` in
+Protocol of VEEGAN (Srivastava et al., NeurIPS 2017, synthetic-data experiments) as used by PacGAN
+(Lin et al., *PacGAN: The power of two samples in generative adversarial networks*, NeurIPS 2018,
+Table 1), whose reference code is ``MetricLogger`` in
 ``synthetic_data_experiments/PacGAN/pacgan/extensions.py`` of github.com/fjxmlzn/PacGAN:
 
 - each generated sample is assigned to its nearest centre, distance measured in units of that
@@ -25,6 +25,7 @@ use 2,500 generated samples.
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from gankit.errors import UserError
 
 __all__ = ["mode_coverage"]
 
-N_SIGMA = 3.0  # VEEGAN Section 5.1 / PacGAN MetricLogger dis_thre=3
+N_SIGMA = 3.0  # VEEGAN's 3 standard deviations / PacGAN MetricLogger dis_thre=3
 
 ArrayLike = torch.Tensor | np.ndarray
 
@@ -98,7 +99,7 @@ def mode_coverage(
     s = np.broadcast_to(s, (n_modes,)) if s.ndim == 0 else s
     if s.shape != (n_modes,) or not np.all(np.isfinite(s) & (s > 0)):
         raise UserError(f"std: expected one positive float or {n_modes} of them, got {std!r}")
-    if not (isinstance(n_sigma, (int, float)) and math.isfinite(n_sigma) and n_sigma > 0):
+    if not (isinstance(n_sigma, numbers.Real) and math.isfinite(n_sigma) and n_sigma > 0):
         raise UserError(f"n_sigma: expected a positive number of standard deviations, got {n_sigma!r}")
     if not isinstance(min_count, (int, np.integer)) or isinstance(min_count, bool) or min_count < 1:
         raise UserError(f"min_count: expected a positive integer, got {min_count!r}")

@@ -1,6 +1,6 @@
 """Number of statistically Different Bins (NDB) and the bins' Jensen-Shannon divergence.
 
-Richardson & Weiss, *On GANs and GMMs* (NeurIPS 2018), Section 3, reference code ``utils/ndb.py``
+Richardson & Weiss, *On GANs and GMMs* (NeurIPS 2018), reference code ``utils/ndb.py``
 in github.com/eitanrich/gans-n-gmms. The generated side is the first argument.
 
 1. Cluster the real data into K bins with k-means (K = 100 in the paper; ``max_iter=100`` as the
@@ -26,6 +26,7 @@ labels (identical once k-means has converged).
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 import torch
@@ -34,7 +35,7 @@ from gankit.errors import UserError
 
 __all__ = ["ndb"]
 
-NDB_BINS = 100  # Richardson & Weiss 2018, Section 3 / ndb.py number_of_bins=100
+NDB_BINS = 100  # Richardson & Weiss 2018 (K = 100) / ndb.py number_of_bins=100
 NDB_ALPHA = 0.05  # ndb.py significance_level=0.05
 KMEANS_MAX_ITER = 100  # ndb.py: KMeans(n_clusters=k, max_iter=100)
 
@@ -107,7 +108,7 @@ def ndb(
     n_data, n_samples = d.shape[0], s.shape[0]
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_data:
         raise UserError(f"k: expected an integer number of bins in [1, {n_data}] (the data rows), got {k!r}")
-    if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
+    if not (isinstance(alpha, numbers.Real) and 0.0 < alpha < 1.0):
         raise UserError(f"alpha: expected a significance level in (0, 1), got {alpha!r}")
 
     # Bins: k-means on the real data, then nearest-centre assignment of both sets.

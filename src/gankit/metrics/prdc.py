@@ -31,8 +31,8 @@ from gankit.errors import UserError
 
 __all__ = ["prdc"]
 
-K_PR = 3  # Kynkäänniemi et al. 2019, Section 3 / reference code nhood_size=3
-K_DC = 5  # Naeem et al. 2020, Section 4 (k = 5 recommended) / prdc README example nearest_k=5
+K_PR = 3  # Kynkäänniemi et al. 2019 (k = 3) / stylegan2-ada precision_recall.py nhood_size=3
+K_DC = 5  # Naeem et al. 2020 (k = 5) / prdc README example nearest_k=5
 DEFAULT_BATCH_SIZE = 1024  # rows per distance block: [1024, 10k] float64 is 80 MB
 
 ArrayLike = torch.Tensor | np.ndarray
