@@ -84,3 +84,14 @@ def test_resume_is_bitwise_exact(tmp_path, extra):
 def test_batch_larger_than_data_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="larger than the dataset"):
         train(tiny("train.batch=5000"), out=tmp_path, progress=False)
+
+
+def test_divergence_stops_with_one_clear_error_and_keeps_the_checkpoint(tmp_path):
+    from gankit.train import TrainingDiverged
+
+    cfg = tiny("train.steps=200", "train.ckpt_every=5", "optim.name=sgd", "optim.lr_d=3", "optim.lr_g=3")
+    with pytest.raises(TrainingDiverged, match=r"became NaN or infinite at step \d+") as e:
+        train(cfg, out=tmp_path, progress=False)
+    assert "\n" not in str(e.value)
+    state = load_checkpoint(tmp_path / "00000-quick")
+    assert all(torch.isfinite(v).all() for v in state["G"].values())  # the kept checkpoint is a good one

@@ -21,6 +21,7 @@ class StatsLog:
         self.path = Path(path)
         self._steps: list[int] = []
         self._rows: list[dict[str, torch.Tensor]] = []
+        self.first_nonfinite: tuple[int, str] | None = None  # (step, name) of the first NaN/inf seen
 
     def add(self, step: int, **values: torch.Tensor | float) -> None:
         """Record the scalars of one step (0-d tensors or floats)."""
@@ -37,6 +38,9 @@ class StatsLog:
         with open(self.path, "a") as f:
             for step, vals in zip(self._steps, table.tolist()):
                 f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in zip(keys, vals)}}) + "\n")
+        if self.first_nonfinite is None and not torch.isfinite(table).all():
+            row, col = map(int, (~torch.isfinite(table)).nonzero()[0])
+            self.first_nonfinite = (self._steps[row], keys[col])
         means = dict(zip(keys, table.mean(0).tolist()))
         self._steps, self._rows = [], []
         return means

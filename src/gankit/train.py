@@ -52,6 +52,10 @@ class TrainResult:
     samples: Path | None  # the last sample picture written
 
 
+class TrainingDiverged(UserError):
+    """A loss or gradient became NaN or infinite; the run stops without overwriting its checkpoint."""
+
+
 class BatchSampler:
     """Minibatch indices from seeded random permutations (epochs without replacement)."""
 
@@ -304,8 +308,14 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
             log.add(step, loss_D=loss_D.detach(), loss_G=loss_G.detach(),
                     D_real=torch.sigmoid(logits_real.detach()).mean(), D_fake=torch.sigmoid(logits_fake.detach()).mean(),
                     grad_norm_D=gnorm_D, grad_norm_G=gnorm_G, lr_g=lr_g)
-            if step % t.log_every == 0 or step == t.steps:
+            if step % t.log_every == 0 or step % t.ckpt_every == 0 or step == t.steps:  # never checkpoint unchecked steps
                 means = log.flush()
+                if log.first_nonfinite is not None:
+                    bar.close()
+                    bad_step, name = log.first_nonfinite
+                    kept = ckpt.CHECKPOINT_NAME + " from an earlier step" if (run_dir / ckpt.CHECKPOINT_NAME).exists() else "no checkpoint (none was due yet)"
+                    raise TrainingDiverged(f"training diverged: {name} became NaN or infinite at step {bad_step} "
+                                           f"(see {run_dir / 'stats.jsonl'}); kept {kept}; try a lower optim.lr_d / optim.lr_g")
                 bar.set_postfix({"loss_D": f"{means['loss_D']:.3f}", "loss_G": f"{means['loss_G']:.3f}",
                                  "D(x)": f"{means['D_real']:.2f}", "D(G(z))": f"{means['D_fake']:.2f}"}, refresh=False)
             bar.update(1)
