@@ -107,8 +107,9 @@ def presets():
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes become one line on stderr and exit code 2."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="gankit", standalone_mode=False)
+        cli.main(args=args or ["--help"], prog_name="gankit", standalone_mode=False)
     except UserError as e:
         click.echo(f"gankit: error: {e}", err=True)
         sys.exit(2)
