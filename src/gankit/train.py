@@ -260,7 +260,7 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
     from tqdm import tqdm
 
     bar = tqdm(total=t.steps, initial=step, unit="step", disable=not progress, dynamic_ncols=True,
-               file=sys.stderr, desc=run_dir.name)
+               file=sys.stderr, desc=run_dir.name, mininterval=0.1 if sys.stderr.isatty() else 10.0)
     G.train()
     D.train()
     with _StopFlag() as stop:
