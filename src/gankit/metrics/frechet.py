@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
+from gankit.metrics._inputs import as_rows_numpy
 
 __all__ = ["feature_statistics", "frechet_distance", "frechet_distance_from_stats", "kid"]
 
@@ -36,20 +37,6 @@ KID_SUBSET_SIZE = 1000  # ditto (max_subset_size): 1,000 features per side
 _PSD_TOLERANCE = 1e-6  # eigenvalues below -tol * largest mean "not a covariance matrix"
 
 ArrayLike = torch.Tensor | np.ndarray
-
-
-def _as_matrix(x: ArrayLike, name: str) -> np.ndarray:
-    """Tensor or array [N, ...] -> float64 NumPy array [N, D], rows flattened; user errors named."""
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if a.ndim < 2:
-        raise UserError(
-            f"{name}: expected an array of shape [N, D] with one row per example, "
-            f"got shape {tuple(a.shape)}"
-        )
-    a = a.astype(np.float64, copy=False).reshape(a.shape[0], -1)
-    if not np.isfinite(a).all():
-        raise UserError(f"{name}: expected finite values, got NaN or inf")
-    return a
 
 
 def _check_same_width(a: np.ndarray, b: np.ndarray) -> None:
@@ -78,7 +65,7 @@ def feature_statistics(feats: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         >>> mu.tolist(), sigma.tolist()
         ([1.0, 2.0], [[2.0, 2.0], [2.0, 2.0]])
     """
-    a = _as_matrix(feats, "feats")
+    a = as_rows_numpy(feats, "feats")
     if a.shape[0] < 2:
         raise UserError(f"feats: expected at least 2 rows to estimate a covariance, got {a.shape[0]}")
     return a.mean(axis=0), np.atleast_2d(np.cov(a, rowvar=False, ddof=1))
@@ -187,8 +174,8 @@ def frechet_distance(feats_gen: ArrayLike, feats_real: ArrayLike) -> float:
         >>> abs(frechet_distance(x, x)) < 1e-9
         True
     """
-    g = _as_matrix(feats_gen, "feats_gen")
-    r = _as_matrix(feats_real, "feats_real")
+    g = as_rows_numpy(feats_gen, "feats_gen")
+    r = as_rows_numpy(feats_real, "feats_real")
     _check_same_width(g, r)
     for a, name in ((g, "feats_gen"), (r, "feats_real")):
         if a.shape[0] < 2:
@@ -249,8 +236,8 @@ def kid(
         >>> abs(mean) < 0.05
         True
     """
-    g = _as_matrix(feats_gen, "feats_gen")
-    r = _as_matrix(feats_real, "feats_real")
+    g = as_rows_numpy(feats_gen, "feats_gen")
+    r = as_rows_numpy(feats_real, "feats_real")
     _check_same_width(g, r)
     for value, name, low in ((subsets, "subsets", 1), (subset_size, "subset_size", 2)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:

@@ -31,23 +31,13 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
+from gankit.metrics._inputs import as_rows_numpy
 
 __all__ = ["mode_coverage"]
 
 N_SIGMA = 3.0  # VEEGAN's 3 standard deviations / PacGAN MetricLogger dis_thre=3
 
 ArrayLike = torch.Tensor | np.ndarray
-
-
-def _as_matrix(x: ArrayLike, name: str) -> np.ndarray:
-    """Tensor or array [N, D] -> float64 NumPy array [N, D]; user errors named."""
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if a.ndim != 2 or a.shape[0] == 0:
-        raise UserError(f"{name}: expected a non-empty array of shape [N, D], got shape {tuple(a.shape)}")
-    a = a.astype(np.float64, copy=False)
-    if not np.isfinite(a).all():
-        raise UserError(f"{name}: expected finite values, got NaN or inf")
-    return a
 
 
 def mode_coverage(
@@ -90,8 +80,8 @@ def mode_coverage(
         >>> r["modes_covered"], r["high_quality"], r["counts"]
         (2, 0.75, [2, 1])
     """
-    x = _as_matrix(samples, "samples")
-    c = _as_matrix(centers, "centers")
+    x = as_rows_numpy(samples, "samples")
+    c = as_rows_numpy(centers, "centers")
     if x.shape[1] != c.shape[1]:
         raise UserError(f"centers: expected {x.shape[1]} coordinates to match samples, got {c.shape[1]}")
     n_modes = c.shape[0]

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
+from gankit.metrics._inputs import as_rows_numpy
 
 __all__ = ["ndb"]
 
@@ -40,20 +41,6 @@ NDB_ALPHA = 0.05  # ndb.py significance_level=0.05
 KMEANS_MAX_ITER = 100  # ndb.py: KMeans(n_clusters=k, max_iter=100)
 
 ArrayLike = torch.Tensor | np.ndarray
-
-
-def _as_matrix(x: ArrayLike, name: str) -> np.ndarray:
-    """Tensor or array [N, ...] -> float64 NumPy array [N, D], rows flattened; user errors named."""
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if a.ndim < 2 or a.shape[0] == 0:
-        raise UserError(
-            f"{name}: expected a non-empty array of shape [N, ...] with one row per example, "
-            f"got shape {tuple(a.shape)}"
-        )
-    a = np.ascontiguousarray(a.astype(np.float64, copy=False).reshape(a.shape[0], -1))
-    if not np.isfinite(a).all():
-        raise UserError(f"{name}: expected finite values, got NaN or inf")
-    return a
 
 
 def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
@@ -101,8 +88,8 @@ def ndb(
     """
     from sklearn.cluster import KMeans  # imported here: scikit-learn is slow to import
 
-    s = _as_matrix(samples, "samples")
-    d = _as_matrix(data, "data")
+    s = as_rows_numpy(samples, "samples")
+    d = as_rows_numpy(data, "data")
     if s.shape[1] != d.shape[1]:
         raise UserError(f"data: expected {s.shape[1]} values per row to match samples, got {d.shape[1]}")
     n_data, n_samples = d.shape[0], s.shape[0]

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
+from gankit.metrics._inputs import as_rows
 
 __all__ = [
     "DEFAULT_SIGMAS",
@@ -73,23 +74,6 @@ def to_unit_interval(x: ArrayLike) -> torch.Tensor:
     return (t.detach().to(torch.float64) + 1.0) / 2.0
 
 
-def _as_matrix(x: ArrayLike, name: str, device: torch.device | None = None) -> torch.Tensor:
-    """Tensor or array [N, ...] -> float64 tensor [N, D], rows flattened; user errors named."""
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if t.ndim < 2:
-        raise UserError(
-            f"{name}: expected an array of shape [N, ...] with one row per example, "
-            f"got shape {tuple(t.shape)} (reshape a 1-D set of scalars to [N, 1])"
-        )
-    if t.shape[0] == 0:
-        raise UserError(f"{name}: expected at least one example, got shape {tuple(t.shape)}")
-    t = t.detach().to(device=device if device is not None else t.device, dtype=torch.float64)
-    t = t.reshape(t.shape[0], -1)
-    if not torch.isfinite(t).all():
-        raise UserError(f"{name}: expected finite values, got NaN or inf")
-    return t
-
-
 def _check_sigmas(sigmas: Sequence[float] | None) -> tuple[float, ...]:
     if sigmas is None:
         return DEFAULT_SIGMAS
@@ -108,8 +92,8 @@ def _check_batch_size(batch_size: int) -> int:
 def _prepare(
     samples: ArrayLike, data: ArrayLike, data_name: str, from_minus1: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    g = _as_matrix(samples, "samples")
-    x = _as_matrix(data, data_name, device=g.device)
+    g = as_rows(samples, "samples")
+    x = as_rows(data, data_name, device=g.device)
     if g.shape[1] != x.shape[1]:
         raise UserError(
             f"{data_name}: expected {g.shape[1]} values per example to match samples, got {x.shape[1]}"

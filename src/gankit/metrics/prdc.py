@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
+from gankit.metrics._inputs import as_rows
 
 __all__ = ["prdc"]
 
@@ -36,20 +37,6 @@ K_DC = 5  # Naeem et al. 2020 (k = 5) / prdc README example nearest_k=5
 DEFAULT_BATCH_SIZE = 1024  # rows per distance block: [1024, 10k] float64 is 80 MB
 
 ArrayLike = torch.Tensor | np.ndarray
-
-
-def _as_matrix(x: ArrayLike, name: str) -> torch.Tensor:
-    """Tensor or array [N, ...] -> float64 CPU tensor [N, D], rows flattened; user errors named."""
-    t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if t.ndim < 2:
-        raise UserError(
-            f"{name}: expected an array of shape [N, D] with one row per example, "
-            f"got shape {tuple(t.shape)}"
-        )
-    t = t.detach().to("cpu", torch.float64).reshape(t.shape[0], -1)
-    if not torch.isfinite(t).all():
-        raise UserError(f"{name}: expected finite values, got NaN or inf")
-    return t
 
 
 def _sq_dists(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
@@ -125,8 +112,8 @@ def prdc(
         >>> sorted(r)
         ['coverage', 'density', 'k_dc', 'k_pr', 'n_gen', 'n_real', 'precision', 'recall']
     """
-    y = _as_matrix(feats_gen, "feats_gen")
-    x = _as_matrix(feats_real, "feats_real")
+    y = as_rows(feats_gen, "feats_gen", "cpu")
+    x = as_rows(feats_real, "feats_real", "cpu")
     if x.shape[1] != y.shape[1]:
         raise UserError(
             f"feats_real: expected {y.shape[1]} features per row to match feats_gen, got {x.shape[1]}"
