@@ -12,6 +12,7 @@ NumPy arrays and return floats, tensors or small dicts with stable keys. See doc
 - :func:`ndb`: number of statistically different bins and JS (Richardson & Weiss 2018).
 """
 
+from gankit.metrics.classes import class_coverage, classify_digits, stacked_mnist_coverage
 from gankit.metrics.frechet import (
     feature_statistics,
     frechet_distance,
