@@ -123,7 +123,8 @@ class _Context:
                 raise NotApplicable(f"feature extractor {self.features_name!r} reads images; use --features raw for vector data")
             from gankit.features import extract_features
 
-            return extract_features(self.extractor(), x, progress=self.progress)
+            batch = 50 if self.features_name == "inception" else 500  # 299x299 activations are large
+            return extract_features(self.extractor(), x, batch_size=batch, progress=self.progress)
         return self.once(f"features:{which}", make)
 
 
