@@ -63,7 +63,7 @@ BATCH = 64  # images per Adam step
 LR = 1e-3  # Adam learning rate (PyTorch's default betas)
 MAX_SHIFT = 2  # augmentation: random translation of up to +-2 pixels in x and y
 MAX_ROTATION = 10.0  # augmentation: random rotation of up to +-10 degrees
-ZOOM = (0.9, 1.6)  # augmentation: random zoom range; measured to lift 8x8-digits accuracy 0.72 -> 0.86
+ZOOM = (0.9, 1.6)  # augmentation: random zoom; lifted 8x8-digits test accuracy 0.694 -> 0.850 (docs)
 DROPOUT = 0.5  # on the 128 features, before the last layer, during training only
 TRAIN_THREADS = 1  # intra-op threads while training: weights independent of the core count
 
@@ -74,7 +74,7 @@ class DigitsClassifier(nn.Module):
     Build it with :func:`load_digits_classifier` to get the shipped weights; a fresh instance
     holds PyTorch's random initialisation.
 
-    Args: none; the architecture is fixed (see the module docstring).
+    The architecture is fixed (see the module docstring); the constructor takes no arguments.
 
     Example:
         >>> import torch
