@@ -15,17 +15,7 @@ from scipy.special import logsumexp
 from gankit.config import DataConfig
 from gankit.data import Dataset, build_dataset, bundled, list_datasets, toy, toy_log_density
 from gankit.errors import UserError
-
-
-def user_error(fn, *fragments: str) -> str:
-    """Call fn, expect a one-line UserError containing every fragment; return the message."""
-    with pytest.raises(UserError) as caught:
-        fn()
-    message = str(caught.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
+from helpers import user_error
 
 
 def sorted_rows(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:

@@ -23,16 +23,7 @@ from gankit.config import DataConfig
 from gankit.data import build_dataset, download
 from gankit.data.download import RemoteFile
 from gankit.errors import UserError
-
-
-def user_error(fn, *fragments: str) -> str:
-    with pytest.raises(UserError) as caught:
-        fn()
-    message = str(caught.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
+from helpers import user_error
 
 
 def idx_gz(array: np.ndarray) -> bytes:

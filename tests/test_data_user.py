@@ -12,17 +12,7 @@ from PIL import Image
 from gankit.config import DataConfig
 from gankit.data import build_dataset
 from gankit.errors import UserError
-
-
-def user_error(fn, *fragments: str) -> str:
-    """Call fn, expect a one-line UserError containing every fragment; return the message."""
-    with pytest.raises(UserError) as caught:
-        fn()
-    message = str(caught.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
+from helpers import user_error
 
 
 def build(path, split: str = "train", **kw):

@@ -88,3 +88,23 @@ def test_cli_json_and_errors(ring_run, capsys):
     with pytest.raises(SystemExit) as e:
         main(["eval", str(ring_run), "--metrics", "bogus"])
     assert e.value.code == 2 and "unknown metric bogus" in capsys.readouterr().err
+
+
+def test_inception_weights_path_is_passed_through(digits_run, tmp_path):
+    with pytest.raises(UserError, match="missing.pth"):
+        evaluate(digits_run, metrics=["fid"], n=10, features="inception", inception_weights=str(tmp_path / "missing.pth"),
+                 record=False)
+    with pytest.raises(UserError, match="--features must be digits, inception or raw"):
+        evaluate(digits_run, metrics=["fid"], n=10, features="vgg", record=False)
+
+
+def test_digits_features_for_a_digits_run(digits_run):
+    from gankit.features import extract_features
+
+    res = evaluate(digits_run, metrics="fid,classes", n=400, seed=3, record=False)
+    G, cfg, _ = load_generator(digits_run)
+    x = generate(G, 400, seed=3)
+    real = build_dataset(cfg.data, "test").x
+    direct = frechet_distance(extract_features("digits", x), extract_features("digits", real))
+    assert res["fid"]["value"] == pytest.approx(direct, rel=1e-9) and res["fid"]["features"] == "digits"
+    assert sum(res["classes"]["counts"]) == 400 and 1 <= res["classes"]["classes_covered"] <= 10

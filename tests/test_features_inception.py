@@ -30,20 +30,11 @@ from gankit.features.inception import (
     inception_weights_path,
     load_inception,
 )
+from helpers import user_error
 
 FILENAME = INCEPTION_WEIGHTS.filename  # the test server uses the real file's name
 SMALL, SMALL_BYTES = "small.pth", b"twelve bytes"  # a tiny file to test downloads with
 SMALL_SHA256 = hashlib.sha256(SMALL_BYTES).hexdigest()
-
-
-def user_error(fn, *fragments: str) -> str:
-    with pytest.raises(UserError) as caught:
-        fn()
-    message = str(caught.value)
-    assert "\n" not in message, message
-    for fragment in fragments:
-        assert fragment in message, f"{fragment!r} not in {message!r}"
-    return message
 
 
 # --- The expected architecture, written independently as a table --------------------------------

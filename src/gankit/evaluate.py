@@ -100,12 +100,10 @@ class _Context:
                 return name.eval()
             if name == "raw":
                 return None
-            if name == "inception":
-                from gankit.features.inception import load_inception
-
-                return load_inception(self.inception_weights)
             from gankit.features import get_feature_extractor
 
+            if name == "inception":
+                return get_feature_extractor(name, weights=self.inception_weights, progress=self.progress)
             return get_feature_extractor(name)
         return self.once("extractor", make)
 

@@ -30,10 +30,11 @@ from gankit.errors import UserError
 __all__ = ["FEATURE_EXTRACTORS", "extract_features", "get_feature_extractor"]
 
 # Name -> one-line description of every extractor get_feature_extractor builds.
-# "inception" is registered here later by the owner of inception.py (not imported here).
 FEATURE_EXTRACTORS: dict[str, str] = {
     "digits": "small MNIST CNN shipped with gankit (trained on mnist-5k), 128-d penultimate "
               "features, 28x28 gray input (other sizes resized, RGB averaged); 'digits FID'",
+    "inception": "the FID Inception-v3 (pytorch-fid's port of the TTUR graph), 2048-d pool3 features; "
+                 "weights from a local file, $GANKIT_INCEPTION_WEIGHTS, the cache, or a download",
 }
 
 _DIGITS_OPTIONS = ("path", "device")  # keyword arguments of load_digits_classifier
@@ -68,6 +69,10 @@ def get_feature_extractor(name: str, **kw) -> nn.Module:
         from gankit.features.digits import load_digits_classifier
 
         return load_digits_classifier(**kw)
+    if name == "inception":
+        from gankit.features.inception import load_inception
+
+        return load_inception(**kw)
     raise UserError(f"unknown feature extractor {name!r}; known: {', '.join(FEATURE_EXTRACTORS)}")
 
 

@@ -30,6 +30,9 @@ from gankit.metrics.parzen import (
 from gankit.metrics.prdc import prdc
 
 __all__ = [
+    "class_coverage",
+    "classify_digits",
+    "stacked_mnist_coverage",
     "feature_statistics",
     "frechet_distance",
     "frechet_distance_from_stats",

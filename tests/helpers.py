@@ -1,0 +1,16 @@
+"""Small assertions shared by the test files."""
+
+import pytest
+
+from gankit.errors import UserError
+
+
+def user_error(fn, *fragments: str) -> str:
+    """Call fn, expect a one-line UserError containing every fragment; return the message."""
+    with pytest.raises(UserError) as caught:
+        fn()
+    message = str(caught.value)
+    assert "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    return message
