@@ -18,7 +18,7 @@ def test_paper_preset_has_the_reference_numbers():
     assert cfg.G.hidden == (1200, 1200) and cfg.G.act == "relu" and cfg.G.out == "sigmoid"
     assert cfg.D.arch == "maxout" and cfg.D.hidden == (240, 240) and cfg.D.pieces == 5
     assert (cfg.D.dropout, cfg.D.dropout_input) == (0.5, 0.2)
-    assert cfg.optim.name == "sgd" and cfg.optim.lr_d == 0.1 and cfg.train.batch == 100
+    assert cfg.optim.name == "sgd" and (cfg.optim.lr_g, cfg.optim.lr_d) == (0.1, 0.05) and cfg.train.batch == 100
     assert (cfg.optim.momentum, cfg.optim.momentum_final) == (0.5, 0.7)
     assert cfg.loss.g_loss == "nonsaturating" and cfg.z_dim == 100
 
