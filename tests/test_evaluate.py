@@ -108,3 +108,13 @@ def test_digits_features_for_a_digits_run(digits_run):
     direct = frechet_distance(extract_features("digits", x), extract_features("digits", real))
     assert res["fid"]["value"] == pytest.approx(direct, rel=1e-9) and res["fid"]["features"] == "digits"
     assert sum(res["classes"]["counts"]) == 400 and 1 <= res["classes"]["classes_covered"] <= 10
+
+
+def test_any_module_can_be_the_feature_extractor(digits_run):
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 6))  # 8x8 digits -> 6 features
+    res = evaluate(digits_run, metrics="fid", n=300, seed=1, features=net, record=False)["fid"]
+    G, cfg, _ = load_generator(digits_run)
+    with torch.no_grad():
+        direct = frechet_distance(net(generate(G, 300, seed=1)), net(build_dataset(cfg.data, "test").x))
+    assert res["value"] == pytest.approx(direct, rel=1e-6) and res["features"] == "Sequential"
