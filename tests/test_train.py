@@ -71,7 +71,9 @@ def _assert_same_training_state(a, b):
 
 @pytest.mark.parametrize("extra", [[], ["train.ema=0.9", "D.dropout=0.3", "optim.name=sgd", "optim.lr_g=0.05",
                                         "optim.lr_d=0.05", "optim.momentum_ramp_steps=30", "optim.momentum_final=0.7",
-                                        "optim.lr_decay=1.01"]])
+                                        "optim.lr_decay=1.01"],
+                                   ["loss.d_loss=wasserstein", "loss.g_loss=wasserstein", "loss.gp_lambda=10",
+                                    "loss.r1_gamma=1", "D.spectral_norm=true", "D.dropout=0.3", "loss.clip=0.5"]])
 def test_resume_is_bitwise_exact(tmp_path, extra):
     full = train(tiny("train.steps=30", *extra), out=tmp_path / "full", progress=False)
     half = train(tiny("train.steps=13", *extra), out=tmp_path / "half", progress=False)

@@ -55,12 +55,16 @@ class DConfig:
     dropout_input: float = 0.0  # drop probability on D's input (mnist.yaml: include prob 0.8 -> 0.2)
     init: str = "default"  # "default" (PyTorch) | "uniform" (U(-init_range, init_range))
     init_range: float = 0.005  # half-width of the uniform init; 0.005 for D in the paper's mnist.yaml
+    spectral_norm: bool = False  # divide each Linear weight by its largest singular value (Miyato et al. 2018)
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    g_loss: str = "nonsaturating"  # "nonsaturating": min -log D(G(z)) | "minimax": min log(1 - D(G(z)))
-    d_loss: str = "bce"  # "bce": max log D(x) + log(1 - D(G(z))), the paper's value function
+    g_loss: str = "nonsaturating"  # "nonsaturating": min -log D(G(z)) | "minimax": min log(1 - D(G(z))) | "wasserstein" | "hinge" | "ls" (docs/losses.md)
+    d_loss: str = "bce"  # "bce": max log D(x) + log(1 - D(G(z))), the paper's value function | "wasserstein" | "hinge" | "ls"
+    gp_lambda: float = 0.0  # WGAN-GP gradient penalty weight lambda; 0 = off (Gulrajani et al. 2017 use 10)
+    r1_gamma: float = 0.0  # R1 penalty weight gamma on real data; 0 = off (Mescheder et al. 2018 use 10)
+    clip: float = 0.0  # clip D's parameters to [-clip, clip] after each D step; 0 = off (Arjovsky et al. 2017 use 0.01)
 
 
 @dataclass(frozen=True)
@@ -117,9 +121,17 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "D.arch": ("mlp", "maxout"),
     "D.act": ("relu", "leaky_relu"),
     "D.init": ("default", "uniform"),
-    "loss.g_loss": ("nonsaturating", "minimax"),
-    "loss.d_loss": ("bce",),
+    "loss.g_loss": ("nonsaturating", "minimax", "wasserstein", "hinge", "ls"),
+    "loss.d_loss": ("bce", "wasserstein", "hinge", "ls"),
     "optim.name": ("adam", "sgd"),
+}
+
+# The G losses that play the same game as each D loss; validate() rejects any other pair.
+LOSS_PAIRS: dict[str, tuple[str, ...]] = {
+    "bce": ("nonsaturating", "minimax"),  # Goodfellow et al. (2014)
+    "wasserstein": ("wasserstein",),  # Arjovsky et al. (2017)
+    "hinge": ("hinge",),  # Lim & Ye (2017), Miyato et al. (2018)
+    "ls": ("ls",),  # Mao et al. (2017)
 }
 
 
@@ -184,6 +196,12 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ["D.dropout", "D.dropout_input", "train.ema", "optim.beta1", "optim.beta2"]:
         if not 0.0 <= flat[key] < 1.0:
             raise UserError(f"config key {key!r} must lie in [0, 1); got {flat[key]!r}")
+    for key in ["loss.gp_lambda", "loss.r1_gamma", "loss.clip"]:
+        if not flat[key] >= 0.0:
+            raise UserError(f"config key {key!r} must be >= 0 (0 = off); got {flat[key]!r}")
+    if cfg.loss.g_loss not in LOSS_PAIRS[cfg.loss.d_loss]:
+        raise UserError(f"loss.d_loss={cfg.loss.d_loss!r} needs loss.g_loss in {', '.join(LOSS_PAIRS[cfg.loss.d_loss])}; "
+                        f"got loss.g_loss={cfg.loss.g_loss!r}")
     if cfg.optim.lr_decay < 1.0:
         raise UserError(f"config key 'optim.lr_decay' must be >= 1 (lr is divided by it each step); got {cfg.optim.lr_decay!r}")
     if cfg.data.channels not in (0, 1, 3):

@@ -1,4 +1,8 @@
-"""GAN losses as pure functions of D's logits (never probabilities).
+"""GAN losses as pure functions of D's logits (never probabilities), and the gradient penalties.
+
+The 2014 losses (bce D, minimax and non-saturating G) read D's output l as a logit; the modern
+ones (Wasserstein, hinge, least squares) read it as a raw score ("critic" output), so D needs no
+sigmoid either way. Every D loss is minimised by D; every G loss is minimised by G.
 
 With a logit l and D = sigmoid(l):  log D = -softplus(-l)  and  log(1 - D) = -softplus(l).
 These softplus forms stay finite where log(sigmoid(l)) would underflow.
@@ -45,5 +49,102 @@ def g_loss_nonsaturating(logits_fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-logits_fake).mean()
 
 
-G_LOSSES = {"nonsaturating": g_loss_nonsaturating, "minimax": g_loss_minimax}
-D_LOSSES = {"bce": d_loss_bce}
+# Wasserstein GAN: Arjovsky, Chintala & Bottou (2017), "Wasserstein GAN", eq. 3 and Algorithm 1.
+# The critic f estimates W(P_r, P_g) = max_{||f||_L <= 1} E_x[f(x)] - E_z[f(G(z))] (Kantorovich-Rubinstein).
+
+
+def d_loss_wasserstein(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """The critic maximises E f(x) - E f(G(z)), i.e. minimises E f(G(z)) - E f(x).
+
+    f must stay (close to) 1-Lipschitz: clip its weights (``loss.clip``, Arjovsky et al.) or add the
+    gradient penalty (``loss.gp_lambda``, Gulrajani et al.); otherwise this loss is unbounded below.
+    """
+    return logits_fake.mean() - logits_real.mean()  # mean f(G(z)) - mean f(x)
+
+
+def g_loss_wasserstein(logits_fake: torch.Tensor) -> torch.Tensor:
+    """G minimises -E f(G(z)) (the only term of the critic's objective that depends on G)."""
+    return -logits_fake.mean()  # -mean f(G(z))
+
+
+# Hinge loss: Lim & Ye (2017), "Geometric GAN", eq. 9-10; Miyato et al. (2018), "Spectral
+# Normalization for GANs", eq. 16-17 (the form used with spectral normalisation).
+
+
+def d_loss_hinge(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """D minimises E max(0, 1 - D(x)) + E max(0, 1 + D(G(z))): a margin of 1 on either side."""
+    return (F.relu(1.0 - logits_real).mean()  # mean max(0, 1 - D(x)): real scores pushed above +1
+            + F.relu(1.0 + logits_fake).mean())  # mean max(0, 1 + D(G(z))): fake scores pushed below -1
+
+
+def g_loss_hinge(logits_fake: torch.Tensor) -> torch.Tensor:
+    """G minimises -E D(G(z)) (Lim & Ye's eq. 10; no margin on G's side)."""
+    return -logits_fake.mean()  # -mean D(G(z))
+
+
+# Least squares GAN: Mao et al. (2017), "Least Squares Generative Adversarial Networks", eq. 2
+# with the 0-1 coding a = 0 (fake), b = 1 (real), c = 1 (the value G wants D to give fakes).
+
+
+def d_loss_ls(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """D minimises 1/2 E (D(x) - b)^2 + 1/2 E (D(G(z)) - a)^2 with b = 1, a = 0."""
+    return (0.5 * (logits_real - 1.0).pow(2).mean()  # 1/2 mean (D(x) - 1)^2
+            + 0.5 * logits_fake.pow(2).mean())  # 1/2 mean (D(G(z)) - 0)^2
+
+
+def g_loss_ls(logits_fake: torch.Tensor) -> torch.Tensor:
+    """G minimises 1/2 E (D(G(z)) - c)^2 with c = 1."""
+    return 0.5 * (logits_fake - 1.0).pow(2).mean()  # 1/2 mean (D(G(z)) - 1)^2
+
+
+# Penalties on D's input gradient. Both differentiate D's output with respect to its input and keep
+# the graph (create_graph=True), so the penalty's own gradient reaches D's weights.
+
+
+def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: torch.Generator | None = None,
+                     lam: float = 10.0) -> torch.Tensor:
+    """WGAN-GP: lam * E[(||grad_x_hat D(x_hat)||_2 - 1)^2] on random interpolates of real and fake.
+
+    Gulrajani et al. (2017), "Improved Training of Wasserstein GANs", eq. 3 and Algorithm 1
+    (lam = 10 there). ``generator`` draws eps, so a run that saves its state resumes exactly.
+
+    Args:
+        D: any module with ``D(x) -> [N]`` scores.
+        x_real, x_fake: [N, *shape] batches of the same shape (x_fake detached from G).
+        generator: the torch.Generator for eps ~ U[0, 1]; None uses the global one.
+        lam: the penalty weight lambda.
+
+    Returns:
+        A scalar tensor that back-propagates to D's parameters.
+    """
+    n = x_real.shape[0]
+    eps = torch.rand(n, *([1] * (x_real.dim() - 1)), generator=generator, device=x_real.device,
+                     dtype=x_real.dtype)  # [N, 1, ...]: eps ~ U[0, 1] per sample
+    x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)  # eps x + (1 - eps) G(z)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)  # [N, *shape]: grad_x_hat D(x_hat)
+    norm = grad.flatten(1).norm(2, dim=1)  # [N]: ||grad||_2 per sample
+    return lam * (norm - 1.0).pow(2).mean()  # lam * E[(||grad|| - 1)^2]
+
+
+def r1_penalty(D, x_real: torch.Tensor, gamma: float = 10.0) -> torch.Tensor:
+    """R1: gamma/2 * E[||grad_x D(x)||_2^2] on real data only.
+
+    Mescheder, Geiger & Nowozin (2018), "Which Training Methods for GANs do actually Converge?",
+    eq. 9 (gamma = 10 in most of its experiments).
+
+    Args:
+        D: any module with ``D(x) -> [N]`` scores.
+        x_real: [N, *shape] real data.
+        gamma: the penalty weight gamma.
+
+    Returns:
+        A scalar tensor that back-propagates to D's parameters.
+    """
+    x = x_real.detach().requires_grad_(True)  # [N, *shape]
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)  # [N, *shape]: grad_x D(x)
+    return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()  # gamma/2 * E ||grad||^2
+
+
+G_LOSSES = {"nonsaturating": g_loss_nonsaturating, "minimax": g_loss_minimax,
+            "wasserstein": g_loss_wasserstein, "hinge": g_loss_hinge, "ls": g_loss_ls}
+D_LOSSES = {"bce": d_loss_bce, "wasserstein": d_loss_wasserstein, "hinge": d_loss_hinge, "ls": d_loss_ls}

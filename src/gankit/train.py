@@ -37,7 +37,7 @@ from gankit import checkpoint as ckpt
 from gankit.config import RunConfig, save_json, to_dict, from_dict, validate
 from gankit.data import build_dataset
 from gankit.errors import UserError
-from gankit.losses import D_LOSSES, G_LOSSES
+from gankit.losses import D_LOSSES, G_LOSSES, gradient_penalty, r1_penalty
 from gankit.models import build_discriminator, build_generator, sample_z
 from gankit.stats import StatsLog
 from gankit.viz import save_samples
@@ -208,6 +208,8 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
     z_gen = torch.Generator(device).manual_seed(t.seed + 2)
     z_fixed = sample_z(t.grid, cfg.z_dim, cfg.z_dist, torch.Generator(device).manual_seed(t.seed + 3), device)
     loss_D_fn, loss_G_fn = D_LOSSES[cfg.loss.d_loss], G_LOSSES[cfg.loss.g_loss]
+    gp_lambda, r1_gamma, clip = cfg.loss.gp_lambda, cfg.loss.r1_gamma, cfg.loss.clip  # 0 = off
+    d_params = list(D.parameters())
     step = 0
 
     if state is not None:
@@ -282,10 +284,21 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
                     x_fake = G(z)  # [m, *shape]
                 logits_real, logits_fake = D(x_real), D(x_fake)  # [m], [m]
                 loss_D = loss_D_fn(logits_real, logits_fake)
+                penalties = {}
+                if gp_lambda > 0:  # eps from z's generator, whose state the checkpoint keeps
+                    penalties["gp"] = gradient_penalty(D, x_real, x_fake, generator=z_gen, lam=gp_lambda)
+                if r1_gamma > 0:
+                    penalties["r1"] = r1_penalty(D, x_real, gamma=r1_gamma)
+                for p in penalties.values():
+                    loss_D = loss_D + p
                 opt_D.zero_grad(set_to_none=True)
                 loss_D.backward()
                 gnorm_D = grad_norm(D)
                 opt_D.step()
+                if clip > 0:  # WGAN's weight clipping keeps the critic K-Lipschitz for some K
+                    with torch.no_grad():
+                        torch._foreach_clamp_min_(d_params, -clip)
+                        torch._foreach_clamp_max_(d_params, clip)
 
             # Update G once on fresh noise; D's weights get no gradient here.
             D.requires_grad_(False)
@@ -307,7 +320,8 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
             # Record statistics; they are read back to the host once per log interval.
             log.add(step, loss_D=loss_D.detach(), loss_G=loss_G.detach(),
                     D_real=torch.sigmoid(logits_real.detach()).mean(), D_fake=torch.sigmoid(logits_fake.detach()).mean(),
-                    grad_norm_D=gnorm_D, grad_norm_G=gnorm_G, lr_g=lr_g)
+                    grad_norm_D=gnorm_D, grad_norm_G=gnorm_G, lr_g=lr_g,
+                    **{name: p.detach() for name, p in penalties.items()})
             if step % t.log_every == 0 or step % t.ckpt_every == 0 or step == t.steps:  # never checkpoint unchecked steps
                 means = log.flush()
                 if log.first_nonfinite is not None:

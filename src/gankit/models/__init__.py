@@ -21,7 +21,7 @@ from torch import nn
 from gankit.config import RunConfig
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator, init_uniform
 
-__all__ = ["build_generator", "build_discriminator", "sample_z", "MLPGenerator", "MLPDiscriminator"]
+__all__ = ["build_generator", "build_discriminator", "apply_spectral_norm", "sample_z", "MLPGenerator", "MLPDiscriminator"]
 
 
 def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], x_mean: torch.Tensor | None = None) -> nn.Module:
@@ -46,7 +46,22 @@ def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Modul
                          dropout=d.dropout, dropout_input=d.dropout_input)
     if d.init == "uniform":
         init_uniform(D, d.init_range)
+    if d.spectral_norm:  # after init: the parametrization keeps the initialised weight as W_orig
+        apply_spectral_norm(D)
     return D
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Reparametrise every nn.Linear weight (maxout's inner one too) as W / sigma(W) in place.
+
+    Miyato et al. (2018), "Spectral Normalization for GANs", eq. 8: sigma(W), the largest singular
+    value, is estimated by one power iteration per forward pass in train mode (their Algorithm 1),
+    so D is (at most) 1-Lipschitz per layer with 1-Lipschitz activations.
+    """
+    for m in list(module.modules()):
+        if isinstance(m, nn.Linear):
+            torch.nn.utils.parametrizations.spectral_norm(m)  # W -> W / sigma(W), u and v as buffers
+    return module
 
 
 def sample_z(n: int, z_dim: int, dist: str, generator: torch.Generator | None = None,
