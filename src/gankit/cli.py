@@ -73,16 +73,19 @@ def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet
 Examples:
   gankit sample runs/00000-quick -n 64 --seed 0 --out grid.png
   gankit sample runs/00000-quick/checkpoint.pt -n 10000 --out samples.npz
+  gankit sample runs/00001-cgan-mnist -n 100 --out grid.png      # conditional: one row per class
+  gankit sample runs/00001-cgan-mnist -n 16 --class 3 --out threes.png
 """)
 @click.argument("run", metavar="RUN_DIR|CKPT")
 @click.option("-n", "n", type=int, default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @click.option("--out", default="samples.png", show_default=True, help="A .png picture or a .npz of arrays.")
-def sample(run, n, seed, out):
+@click.option("--class", "class_", type=int, default=None, help="Conditional G: draw this class (default: one row per class).")
+def sample(run, n, seed, out, class_):
     """Draw samples from a trained generator (no dataset needed)."""
     from gankit.generate import sample as run_sample
 
-    path = run_sample(run, n=n, seed=seed, out=out)
+    path = run_sample(run, n=n, seed=seed, out=out, c=class_)
     click.echo(f"wrote {n} samples to {path}")
 
 

@@ -36,7 +36,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class GConfig:
-    arch: str = "mlp"  # "mlp": fully connected layers (the paper's G and the tutorial G)
+    arch: str = "mlp"  # "mlp": fully connected layers (the paper's G and the tutorial G) | "dcgan"
+    base_channels: int = 64  # dcgan: feature maps of G's last hidden layer (doubling towards z)
     hidden: tuple[int, ...] = (256, 512, 1024)  # width of each hidden layer
     act: str = "relu"  # hidden activation: "relu" | "leaky_relu" (slope 0.2)
     norm: str = "none"  # "batch" (BatchNorm1d after each hidden linear layer but the first) | "none"
@@ -47,7 +48,11 @@ class GConfig:
 
 @dataclass(frozen=True)
 class DConfig:
-    arch: str = "mlp"  # "mlp" (ReLU / LeakyReLU layers) | "maxout" (the paper's maxout layers)
+    arch: str = "mlp"  # "mlp" (ReLU / LeakyReLU layers) | "maxout" (the paper's maxout layers) | "dcgan"
+    base_channels: int = 64  # dcgan: feature maps of D's first layer (doubling with depth)
+    norm: str = "batch"  # dcgan: "batch" (BatchNorm after every conv but the first) | "none" (for GP / R1)
+    cond: str = "concat"  # conditional D: "concat" (label with the input) | "projection" (Miyato & Koyama 2018)
+    pac: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once; 1 = off
     hidden: tuple[int, ...] = (512, 256)  # width of each hidden layer (maxout: units per layer)
     act: str = "leaky_relu"  # mlp hidden activation: "relu" | "leaky_relu" (slope 0.2)
     pieces: int = 5  # maxout: linear pieces per unit (mnist.yaml: 5)
@@ -102,6 +107,7 @@ class RunConfig:
     description: str = ""  # one line shown by `gankit presets`
     z_dim: int = 100  # dimension of the noise z
     z_dist: str = "normal"  # "normal": N(0, I) | "uniform": U(-sqrt 3, sqrt 3)^z_dim (unit variance)
+    c_dim: int = 0  # classes G and D are conditioned on (the data's labels); 0 = unconditional
     data: DataConfig = field(default_factory=DataConfig)
     G: GConfig = field(default_factory=GConfig)
     D: DConfig = field(default_factory=DConfig)
@@ -113,12 +119,14 @@ class RunConfig:
 # Allowed values of the string fields; checked by validate().
 CHOICES: dict[str, tuple[str, ...]] = {
     "z_dist": ("normal", "uniform"),
-    "G.arch": ("mlp",),
+    "G.arch": ("mlp", "dcgan"),
     "G.act": ("relu", "leaky_relu"),
     "G.norm": ("batch", "none"),
     "G.out": ("tanh", "sigmoid", "linear"),
     "G.init": ("default", "uniform"),
-    "D.arch": ("mlp", "maxout"),
+    "D.arch": ("mlp", "maxout", "dcgan"),
+    "D.norm": ("batch", "none"),
+    "D.cond": ("concat", "projection"),
     "D.act": ("relu", "leaky_relu"),
     "D.init": ("default", "uniform"),
     "loss.g_loss": ("nonsaturating", "minimax", "wasserstein", "hinge", "ls"),
@@ -186,7 +194,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         if flat[key] not in allowed:
             raise UserError(f"config key {key!r} must be one of {', '.join(allowed)}; got {flat[key]!r}")
     positive = ["z_dim", "train.steps", "train.batch", "train.d_steps", "train.log_every",
-                "train.snapshot_every", "train.ckpt_every", "train.grid", "data.toy_n", "D.pieces"]
+                "train.snapshot_every", "train.ckpt_every", "train.grid", "data.toy_n", "D.pieces",
+                "G.base_channels", "D.base_channels", "D.pac"]
     for key in positive:
         if flat[key] <= 0:
             raise UserError(f"config key {key!r} must be a positive integer; got {flat[key]!r}")
@@ -204,6 +213,12 @@ def validate(cfg: RunConfig) -> RunConfig:
                         f"got loss.g_loss={cfg.loss.g_loss!r}")
     if cfg.optim.lr_decay < 1.0:
         raise UserError(f"config key 'optim.lr_decay' must be >= 1 (lr is divided by it each step); got {cfg.optim.lr_decay!r}")
+    if cfg.c_dim < 0:
+        raise UserError(f"config key 'c_dim' must be 0 (unconditional) or the number of classes; got {cfg.c_dim}")
+    if cfg.D.pac > 1 and cfg.train.batch % cfg.D.pac:
+        raise UserError(f"train.batch ({cfg.train.batch}) must be a multiple of D.pac ({cfg.D.pac}): D judges packs of D.pac samples")
+    if cfg.D.pac > 1 and cfg.c_dim > 0:
+        raise UserError("D.pac > 1 packs unlabelled samples; it cannot be combined with a conditional GAN (c_dim > 0)")
     if cfg.data.channels not in (0, 1, 3):
         raise UserError(f"config key 'data.channels' must be 0, 1 or 3; got {cfg.data.channels!r}")
     if any(h <= 0 for h in cfg.G.hidden + cfg.D.hidden):

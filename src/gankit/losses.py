@@ -102,7 +102,7 @@ def g_loss_ls(logits_fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: torch.Generator | None = None,
-                     lam: float = 10.0) -> torch.Tensor:
+                     lam: float = 10.0, c: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP: lam * E[(||grad_x_hat D(x_hat)||_2 - 1)^2] on random interpolates of real and fake.
 
     Gulrajani et al. (2017), "Improved Training of Wasserstein GANs", eq. 3 and Algorithm 1
@@ -113,6 +113,7 @@ def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: t
         x_real, x_fake: [N, *shape] batches of the same shape (x_fake detached from G).
         generator: the torch.Generator for eps ~ U[0, 1]; None uses the global one.
         lam: the penalty weight lambda.
+        c: class labels for a conditional D (the real batch's; None for an unconditional D).
 
     Returns:
         A scalar tensor that back-propagates to D's parameters.
@@ -121,12 +122,12 @@ def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: t
     eps = torch.rand(n, *([1] * (x_real.dim() - 1)), generator=generator, device=x_real.device,
                      dtype=x_real.dtype)  # [N, 1, ...]: eps ~ U[0, 1] per sample
     x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)  # eps x + (1 - eps) G(z)
-    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)  # [N, *shape]: grad_x_hat D(x_hat)
+    (grad,) = torch.autograd.grad((D(x_hat) if c is None else D(x_hat, c)).sum(), x_hat, create_graph=True)  # [N, *shape]: grad_x_hat D(x_hat)
     norm = grad.flatten(1).norm(2, dim=1)  # [N]: ||grad||_2 per sample
     return lam * (norm - 1.0).pow(2).mean()  # lam * E[(||grad|| - 1)^2]
 
 
-def r1_penalty(D, x_real: torch.Tensor, gamma: float = 10.0) -> torch.Tensor:
+def r1_penalty(D, x_real: torch.Tensor, gamma: float = 10.0, c: torch.Tensor | None = None) -> torch.Tensor:
     """R1: gamma/2 * E[||grad_x D(x)||_2^2] on real data only.
 
     Mescheder, Geiger & Nowozin (2018), "Which Training Methods for GANs do actually Converge?",
@@ -141,7 +142,7 @@ def r1_penalty(D, x_real: torch.Tensor, gamma: float = 10.0) -> torch.Tensor:
         A scalar tensor that back-propagates to D's parameters.
     """
     x = x_real.detach().requires_grad_(True)  # [N, *shape]
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)  # [N, *shape]: grad_x D(x)
+    (grad,) = torch.autograd.grad((D(x) if c is None else D(x, c)).sum(), x, create_graph=True)  # [N, *shape]: grad_x D(x)
     return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()  # gamma/2 * E ||grad||^2
 
 

@@ -82,6 +82,35 @@ class BatchSampler:
         self.gen.set_state(s["gen"])
 
 
+def labels_for(cfg: RunConfig, data) -> torch.Tensor:
+    """The data's labels for a conditional run (c_dim > 0); UserError if it has none or too many classes."""
+    if data.y is None:
+        raise UserError(f"c_dim = {cfg.c_dim} asks for a conditional GAN but the data {data.name!r} has no labels")
+    top = int(data.y.max()) + 1
+    if top > cfg.c_dim:
+        raise UserError(f"c_dim = {cfg.c_dim} but the data {data.name!r} has labels up to {top - 1}; set c_dim={top}")
+    return data.y.long()
+
+
+def random_labels(n: int, c_dim: int, generator: torch.Generator, device: torch.device) -> torch.Tensor | None:
+    """Labels for generated samples, uniform over the classes (None when unconditional)."""
+    if not c_dim:
+        return None
+    return torch.randint(c_dim, (n,), generator=generator, device=device)  # [n]
+
+
+def grid_labels(n: int, c_dim: int, device: torch.device | str = "cpu") -> torch.Tensor | None:
+    """Labels of a sample grid: classes in consecutive blocks, so each class fills its own rows."""
+    if not c_dim:
+        return None
+    return (torch.arange(n, device=device) * c_dim) // n  # [n]
+
+
+def grid_columns(n: int, c_dim: int) -> int | None:
+    """Columns of a grid with one row per class (when n divides evenly); None = square."""
+    return n // c_dim if c_dim and n % c_dim == 0 else None
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -195,6 +224,7 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
     # Load data.
     data = build_dataset(cfg.data, "train")
     x_all = data.x.to(device)  # [N, *shape] in [-1, 1]
+    y_all = labels_for(cfg, data).to(device) if cfg.c_dim else None  # [N] class labels
     shape = tuple(data.shape)
 
     # Build networks and optimizers.
@@ -207,6 +237,7 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
     sampler = BatchSampler(len(x_all), t.batch, seed=t.seed + 1)
     z_gen = torch.Generator(device).manual_seed(t.seed + 2)
     z_fixed = sample_z(t.grid, cfg.z_dim, cfg.z_dist, torch.Generator(device).manual_seed(t.seed + 3), device)
+    c_fixed = grid_labels(t.grid, cfg.c_dim, device)  # one block of rows per class, or None
     loss_D_fn, loss_G_fn = D_LOSSES[cfg.loss.d_loss], G_LOSSES[cfg.loss.g_loss]
     gp_lambda, r1_gamma, clip = cfg.loss.gp_lambda, cfg.loss.r1_gamma, cfg.loss.clip  # 0 = off
     d_params = list(D.parameters())
@@ -249,8 +280,8 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
         if t.ema == 0:
             G_ema.load_state_dict(G.state_dict())
         with torch.no_grad():
-            x = G_ema(z_fixed)
-        path = save_samples(x, run_dir / f"samples-{step:06d}.png", real=x_all[:5000],
+            x = G_ema(z_fixed, c_fixed)
+        path = save_samples(x, run_dir / f"samples-{step:06d}.png", real=x_all[:5000], nrow=grid_columns(t.grid, cfg.c_dim),
                             title=f"{cfg.preset}, step {step}")
         latest = run_dir / ("samples.png")
         latest.write_bytes(path.read_bytes())
@@ -278,17 +309,20 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
             # Update D k times, each on a fresh real minibatch and fresh noise.
             D.requires_grad_(True)
             for _ in range(t.d_steps):
-                x_real = x_all[sampler.next()]  # [m, *shape]
+                idx = sampler.next()
+                x_real = x_all[idx]  # [m, *shape]
+                c_real = y_all[idx] if cfg.c_dim else None  # [m] labels of the real batch
+                c_fake = random_labels(t.batch, cfg.c_dim, z_gen, device)  # [m] uniform over classes, or None
                 z = sample_z(t.batch, cfg.z_dim, cfg.z_dist, z_gen, device)  # [m, z_dim]
                 with torch.no_grad():
-                    x_fake = G(z)  # [m, *shape]
-                logits_real, logits_fake = D(x_real), D(x_fake)  # [m], [m]
+                    x_fake = G(z, c_fake)  # [m, *shape]
+                logits_real, logits_fake = D(x_real, c_real), D(x_fake, c_fake)  # [m], [m] (/ D.pac)
                 loss_D = loss_D_fn(logits_real, logits_fake)
                 penalties = {}
                 if gp_lambda > 0:  # eps from z's generator, whose state the checkpoint keeps
-                    penalties["gp"] = gradient_penalty(D, x_real, x_fake, generator=z_gen, lam=gp_lambda)
+                    penalties["gp"] = gradient_penalty(D, x_real, x_fake, generator=z_gen, lam=gp_lambda, c=c_real)
                 if r1_gamma > 0:
-                    penalties["r1"] = r1_penalty(D, x_real, gamma=r1_gamma)
+                    penalties["r1"] = r1_penalty(D, x_real, gamma=r1_gamma, c=c_real)
                 for p in penalties.values():
                     loss_D = loss_D + p
                 opt_D.zero_grad(set_to_none=True)
@@ -303,7 +337,8 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
             # Update G once on fresh noise; D's weights get no gradient here.
             D.requires_grad_(False)
             z = sample_z(t.batch, cfg.z_dim, cfg.z_dist, z_gen, device)
-            loss_G = loss_G_fn(D(G(z)))
+            c = random_labels(t.batch, cfg.c_dim, z_gen, device)
+            loss_G = loss_G_fn(D(G(z, c), c))
             opt_G.zero_grad(set_to_none=True)
             loss_G.backward()
             gnorm_G = grad_norm(G)

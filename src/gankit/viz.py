@@ -75,8 +75,8 @@ def save_points(x: torch.Tensor, path: str | os.PathLike, real: torch.Tensor | N
 
 
 def save_samples(x: torch.Tensor, path: str | os.PathLike, real: torch.Tensor | None = None,
-                 title: str = "") -> Path:
-    """Images [N, C, H, W] -> grid PNG; vectors [N, D] -> scatter / histogram PNG."""
+                 title: str = "", nrow: int | None = None) -> Path:
+    """Images [N, C, H, W] -> grid PNG (``nrow`` columns; None = square); vectors [N, D] -> scatter / histogram PNG."""
     if x.dim() == 4:
-        return save_image_grid(x, path)
+        return save_image_grid(x, path, nrow=nrow)
     return save_points(x, path, real=real, title=title)

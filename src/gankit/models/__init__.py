@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from gankit.config import RunConfig
+from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator, init_uniform
 
 __all__ = ["build_generator", "build_discriminator", "apply_spectral_norm", "sample_z", "MLPGenerator", "MLPDiscriminator"]
@@ -31,7 +32,9 @@ def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], x_mean: torch.T
     as the paper's reference code does.
     """
     g = cfg.G
-    G = MLPGenerator(cfg.z_dim, tuple(data_shape), g.hidden, act=g.act, norm=g.norm, out=g.out)
+    if g.arch == "dcgan":
+        return DCGANGenerator(cfg.z_dim, tuple(data_shape), g.base_channels, c_dim=cfg.c_dim)
+    G = MLPGenerator(cfg.z_dim, tuple(data_shape), g.hidden, act=g.act, norm=g.norm, out=g.out, c_dim=cfg.c_dim)
     if g.init == "uniform":
         init_uniform(G, g.init_range)
         if x_mean is not None:
@@ -42,8 +45,11 @@ def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], x_mean: torch.T
 def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Module:
     """The discriminator named by ``cfg.D`` for data of shape ``data_shape``."""
     d = cfg.D
-    D = MLPDiscriminator(tuple(data_shape), d.hidden, arch=d.arch, act=d.act, pieces=d.pieces,
-                         dropout=d.dropout, dropout_input=d.dropout_input)
+    if d.arch == "dcgan":
+        D = DCGANDiscriminator(tuple(data_shape), d.base_channels, norm=d.norm, c_dim=cfg.c_dim, cond=d.cond, pac=d.pac)
+    else:
+        D = MLPDiscriminator(tuple(data_shape), d.hidden, arch=d.arch, act=d.act, pieces=d.pieces, dropout=d.dropout,
+                             dropout_input=d.dropout_input, c_dim=cfg.c_dim, cond=d.cond, pac=d.pac)
     if d.init == "uniform":
         init_uniform(D, d.init_range)
     if d.spectral_norm:  # after init: the parametrization keeps the initialised weight as W_orig
@@ -59,7 +65,7 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
     so D is (at most) 1-Lipschitz per layer with 1-Lipschitz activations.
     """
     for m in list(module.modules()):
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
             torch.nn.utils.parametrizations.spectral_norm(m)  # W -> W / sigma(W), u and v as buffers
     return module
 

@@ -33,15 +33,39 @@ def check_input(name: str, t: torch.Tensor, shape: tuple[int, ...]) -> None:
         raise UserError(f"{name} must have shape [N, {', '.join(map(str, shape))}], got {list(t.shape)}")
 
 
+def check_labels(module: nn.Module, c: torch.Tensor | None, n: int) -> None:
+    """Conditioning contract: c is None iff c_dim == 0; else integer labels [N] in [0, c_dim)."""
+    c_dim = module.c_dim
+    if c_dim == 0:
+        if c is not None:
+            raise UserError(f"this {type(module).__name__} is unconditional (c_dim = 0) but a class label c was given")
+        return
+    if c is None:
+        raise UserError(f"this {type(module).__name__} is conditional (c_dim = {c_dim}): pass class labels c of shape [N]")
+    if c.dim() != 1 or len(c) != n or c.dtype not in (torch.int64, torch.int32):
+        raise UserError(f"class labels c must be integers of shape [{n}], got {c.dtype} {list(c.shape)}")
+    if len(c) and (int(c.min()) < 0 or int(c.max()) >= c_dim):
+        raise UserError(f"class labels must lie in [0, {c_dim - 1}], got values from {int(c.min())} to {int(c.max())}")
+
+
+def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
+    """PacGAN (Lin et al. 2018): D judges ``pac`` samples at once. [N, F] -> [N / pac, pac * F]."""
+    if x.shape[0] % pac:
+        raise UserError(f"D.pac = {pac} packs samples in groups: the batch ({x.shape[0]}) must be a multiple of it")
+    return x.reshape(x.shape[0] // pac, -1)
+
+
 class MLPGenerator(nn.Module):
     """G(z) = out(W_L h_{L-1} + b), h_i = act(norm(W_i h_{i-1} + b_i)); returns [N, *data_shape]."""
 
     def __init__(self, z_dim: int, data_shape: tuple[int, ...], hidden: tuple[int, ...],
-                 act: str = "relu", norm: str = "none", out: str = "tanh"):
+                 act: str = "relu", norm: str = "none", out: str = "tanh", c_dim: int = 0):
         super().__init__()
-        self.z_dim, self.c_dim, self.data_shape, self.out = z_dim, 0, tuple(data_shape), out
+        self.z_dim, self.c_dim, self.data_shape, self.out = z_dim, c_dim, tuple(data_shape), out
+        # Conditional G (Mirza & Osindero 2014): a learned label embedding concatenated to z.
+        self.embed = nn.Embedding(c_dim, c_dim) if c_dim else None
         layers: list[nn.Module] = []
-        width = z_dim
+        width = z_dim + c_dim
         for i, h in enumerate(hidden):
             layers.append(nn.Linear(width, h))
             if norm == "batch" and i > 0:  # the tutorial G normalises every hidden layer but the first
@@ -65,8 +89,9 @@ class MLPGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         check_input("z", z, (self.z_dim,))
-        if c is not None:
-            raise UserError("this generator is unconditional (c_dim = 0) but a class label c was given")
+        check_labels(self, c, len(z))
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(c)], dim=1)  # [N, z_dim + c_dim]
         a = self.net(z)  # [N, prod(data_shape)]
         if self.out == "tanh":
             a = torch.tanh(a)
@@ -92,11 +117,15 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, data_shape: tuple[int, ...], hidden: tuple[int, ...], arch: str = "mlp",
                  act: str = "leaky_relu", pieces: int = 5, dropout: float = 0.0,
-                 dropout_input: float = 0.0):
+                 dropout_input: float = 0.0, c_dim: int = 0, cond: str = "concat", pac: int = 1):
         super().__init__()
-        self.z_dim, self.c_dim, self.data_shape = 0, 0, tuple(data_shape)
+        self.z_dim, self.c_dim, self.data_shape, self.cond, self.pac = 0, c_dim, tuple(data_shape), cond, pac
+        # Conditional D: the label embedding is concatenated to x (Mirza & Osindero 2014), or
+        # projected onto D's last hidden features (Miyato & Koyama 2018, eq. 3).
+        concat = c_dim if c_dim and cond == "concat" else 0
+        self.embed = nn.Embedding(c_dim, concat or (hidden[-1] if hidden else math.prod(self.data_shape))) if c_dim else None
         layers: list[nn.Module] = []
-        width = math.prod(self.data_shape)
+        width = math.prod(self.data_shape) * pac + concat
         for i, h in enumerate(hidden):
             p = dropout_input if i == 0 else dropout
             if p > 0:
@@ -113,6 +142,11 @@ class MLPDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         check_input("x", x, self.data_shape)
-        if c is not None:
-            raise UserError("this discriminator is unconditional (c_dim = 0) but a class label c was given")
-        return self.net(x.flatten(1)).squeeze(1)  # [N] logits
+        check_labels(self, c, len(x))
+        h = pack(x.flatten(1), self.pac) if self.pac > 1 else x.flatten(1)  # [N / pac, pac * F]
+        if self.embed is None:
+            return self.net(h).squeeze(1)  # [N / pac] logits
+        if self.cond == "concat":
+            return self.net(torch.cat([h, self.embed(c)], dim=1)).squeeze(1)  # [N] logits
+        feats = self.net[:-1](h)  # [N, width]: phi(x)
+        return self.net[-1](feats).squeeze(1) + (self.embed(c) * feats).sum(1)  # psi(phi(x)) + <e(c), phi(x)>
