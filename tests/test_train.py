@@ -97,3 +97,19 @@ def test_divergence_stops_with_one_clear_error_and_keeps_the_checkpoint(tmp_path
     assert "\n" not in str(e.value)
     state = load_checkpoint(tmp_path / "00000-quick")
     assert all(torch.isfinite(v).all() for v in state["G"].values())  # the kept checkpoint is a good one
+
+
+def test_ema_follows_its_warmed_up_recurrence(tmp_path):
+    """G_ema after 2 steps = the average with decays min(ema, (1+t)/(10+t)) of G's weights after each step."""
+    a = load_checkpoint(train(tiny("train.steps=1", "train.ema=0.99"), out=tmp_path / "a", progress=False).run_dir)
+    b = load_checkpoint(train(tiny("train.steps=2", "train.ema=0.99"), out=tmp_path / "b", progress=False).run_dir)
+    for k, w0 in a["G_ema"].items():
+        if not w0.is_floating_point() or "running" in k:
+            continue  # buffers (BatchNorm statistics) are copied, not averaged
+        beta = min(0.99, 2 / 11)  # the decay at the second update (t = 1)
+        expected = beta * a["G_ema"][k] + (1 - beta) * b["G"][k]
+        assert torch.allclose(b["G_ema"][k], expected, atol=1e-6), k
+    # The first update (t = 0) uses decay 1/10, so G_ema starts close to G, not to the init.
+    for k in a["G_ema"]:
+        if a["G_ema"][k].is_floating_point() and "running" not in k:
+            assert (a["G_ema"][k] - a["G"][k]).abs().max() < 0.2 * (a["G"][k].abs().max() + 1e-3)

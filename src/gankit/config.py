@@ -92,7 +92,7 @@ class TrainConfig:
     batch: int = 64  # minibatch size m for both real and generated samples
     d_steps: int = 1  # k in Algorithm 1: D updates per G update
     seed: int = 0  # seed of initialisation, noise, minibatch order and dropout
-    ema: float = 0.0  # decay of the exponential moving average of G's weights per step; 0 = off
+    ema: float = 0.0  # decay of the moving average of G's weights per step (warmed up: min(ema, (1+t)/(10+t))); 0 = off
     log_every: int = 50  # steps between progress-bar refreshes and stats.jsonl flushes
     snapshot_every: int = 500  # steps between sample grids from the fixed noise batch
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)

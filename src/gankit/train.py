@@ -347,7 +347,10 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
             # Update G_ema.
             if t.ema > 0:
                 with torch.no_grad():
-                    torch._foreach_lerp_(ema_params, g_params, 1.0 - t.ema)
+                    # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
+                    # average would mostly hold the random initial weights, so the decay starts small.
+                    beta = min(t.ema, (1 + step) / (10 + step))
+                    torch._foreach_lerp_(ema_params, g_params, 1.0 - beta)
                     for b_ema, b in zip(G_ema.buffers(), G.buffers()):
                         b_ema.copy_(b)
             step += 1
