@@ -55,6 +55,8 @@ def run_one(preset: str, overrides: list[str], seed: int, out: str, threads: int
     t0 = time.perf_counter()
     result = train(cfg, out=out, progress=False)
     seconds = time.perf_counter() - t0
+    if result.interrupted:  # Ctrl-C / SIGTERM: the trainer stopped early; a partial run must not be scored
+        raise SystemExit(f"interrupted at step {result.step} of {cfg.train.steps}: {result.run_dir}")
     m = evaluate(result.run_dir, metrics="modes", n=N_SAMPLES, seed=0, record=False)["modes"]
     return {"modes": m["modes_covered"], "n_modes": m["n_modes"], "hq": 100.0 * m["high_quality"],
             "kl": m["kl"], "seconds": seconds, "run_dir": str(result.run_dir)}
