@@ -53,6 +53,8 @@ class DConfig:
     norm: str = "batch"  # dcgan: "batch" (BatchNorm after every conv but the first) | "none" (for GP / R1)
     cond: str = "concat"  # conditional D: "concat" (label with the input) | "projection" (Miyato & Koyama 2018)
     pac: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once; 1 = off
+    mbd: int = 0  # minibatch discrimination (Salimans et al. 2016, sec. 3.2): number of kernels B; 0 = off
+    mbd_dim: int = 5  # minibatch discrimination: dimension C of each kernel's projection
     hidden: tuple[int, ...] = (512, 256)  # width of each hidden layer (maxout: units per layer)
     act: str = "leaky_relu"  # mlp hidden activation: "relu" | "leaky_relu" (slope 0.2)
     pieces: int = 5  # maxout: linear pieces per unit (mnist.yaml: 5)
@@ -74,7 +76,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"  # "adam" | "sgd" (with momentum, the paper's optimizer)
+    name: str = "adam"  # "adam" | "sgd" (with momentum, the paper's optimizer) | "rmsprop" (WGAN with clipping)
     lr_g: float = 2e-4  # G learning rate
     lr_d: float = 2e-4  # D learning rate
     beta1: float = 0.5  # Adam beta1 (DCGAN's 0.5)
@@ -131,7 +133,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "D.init": ("default", "uniform"),
     "loss.g_loss": ("nonsaturating", "minimax", "wasserstein", "hinge", "ls"),
     "loss.d_loss": ("bce", "wasserstein", "hinge", "ls"),
-    "optim.name": ("adam", "sgd"),
+    "optim.name": ("adam", "sgd", "rmsprop"),
 }
 
 # The G losses that play the same game as each D loss; validate() rejects any other pair.
@@ -195,7 +197,7 @@ def validate(cfg: RunConfig) -> RunConfig:
             raise UserError(f"config key {key!r} must be one of {', '.join(allowed)}; got {flat[key]!r}")
     positive = ["z_dim", "train.steps", "train.batch", "train.d_steps", "train.log_every",
                 "train.snapshot_every", "train.ckpt_every", "train.grid", "data.toy_n", "D.pieces",
-                "G.base_channels", "D.base_channels", "D.pac"]
+                "G.base_channels", "D.base_channels", "D.pac", "D.mbd_dim"]
     for key in positive:
         if flat[key] <= 0:
             raise UserError(f"config key {key!r} must be a positive integer; got {flat[key]!r}")
@@ -219,6 +221,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UserError(f"train.batch ({cfg.train.batch}) must be a multiple of D.pac ({cfg.D.pac}): D judges packs of D.pac samples")
     if cfg.D.pac > 1 and cfg.c_dim > 0:
         raise UserError("D.pac > 1 packs unlabelled samples; it cannot be combined with a conditional GAN (c_dim > 0)")
+    if cfg.D.mbd < 0:
+        raise UserError(f"config key 'D.mbd' must be 0 (off) or the number of minibatch-discrimination kernels; got {cfg.D.mbd}")
     if cfg.data.channels not in (0, 1, 3):
         raise UserError(f"config key 'data.channels' must be 0, 1 or 3; got {cfg.data.channels!r}")
     if any(h <= 0 for h in cfg.G.hidden + cfg.D.hidden):

@@ -126,6 +126,8 @@ def make_optimizer(cfg: RunConfig, params, lr: float) -> torch.optim.Optimizer:
     o = cfg.optim
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=o.momentum, foreach=True)
+    if o.name == "rmsprop":  # Arjovsky et al. 2017, Algorithm 1: RMSProp, no momentum
+        return torch.optim.RMSprop(params, lr=lr, foreach=True)
     # foreach: one multi-tensor kernel per update instead of a loop over parameters (faster on CPU too)
     return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), foreach=True)
 

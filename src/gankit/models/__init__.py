@@ -20,9 +20,10 @@ from torch import nn
 
 from gankit.config import RunConfig
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from gankit.models.mlp import MLPDiscriminator, MLPGenerator, init_uniform
+from gankit.models.mlp import MinibatchDiscrimination, MLPDiscriminator, MLPGenerator, init_uniform
 
-__all__ = ["build_generator", "build_discriminator", "apply_spectral_norm", "sample_z", "MLPGenerator", "MLPDiscriminator"]
+__all__ = ["build_generator", "build_discriminator", "apply_spectral_norm", "sample_z", "MLPGenerator", "MLPDiscriminator",
+           "MinibatchDiscrimination"]
 
 
 def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], x_mean: torch.Tensor | None = None) -> nn.Module:
@@ -46,10 +47,12 @@ def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Modul
     """The discriminator named by ``cfg.D`` for data of shape ``data_shape``."""
     d = cfg.D
     if d.arch == "dcgan":
-        D = DCGANDiscriminator(tuple(data_shape), d.base_channels, norm=d.norm, c_dim=cfg.c_dim, cond=d.cond, pac=d.pac)
+        D = DCGANDiscriminator(tuple(data_shape), d.base_channels, norm=d.norm, c_dim=cfg.c_dim, cond=d.cond, pac=d.pac,
+                               mbd=d.mbd, mbd_dim=d.mbd_dim)
     else:
         D = MLPDiscriminator(tuple(data_shape), d.hidden, arch=d.arch, act=d.act, pieces=d.pieces, dropout=d.dropout,
-                             dropout_input=d.dropout_input, c_dim=cfg.c_dim, cond=d.cond, pac=d.pac)
+                             dropout_input=d.dropout_input, c_dim=cfg.c_dim, cond=d.cond, pac=d.pac,
+                             mbd=d.mbd, mbd_dim=d.mbd_dim)
     if d.init == "uniform":
         init_uniform(D, d.init_range)
     if d.spectral_norm:  # after init: the parametrization keeps the initialised weight as W_orig

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from gankit.errors import UserError
-from gankit.models.mlp import check_input, check_labels
+from gankit.models.mlp import MinibatchDiscrimination, check_input, check_labels
 
 
 def levels(size: int) -> tuple[int, int]:
@@ -79,7 +79,7 @@ class DCGANDiscriminator(nn.Module):
     """n x (Conv stride 2, BN except the first, LeakyReLU 0.2) -> linear logit [N]."""
 
     def __init__(self, data_shape: tuple[int, ...], base_channels: int = 64, norm: str = "batch",
-                 c_dim: int = 0, cond: str = "concat", pac: int = 1):
+                 c_dim: int = 0, cond: str = "concat", pac: int = 1, mbd: int = 0, mbd_dim: int = 5):
         super().__init__()
         channels, size = _check_image_shape(tuple(data_shape))
         n, s0 = levels(size)
@@ -94,8 +94,9 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.LeakyReLU(0.2))
         self.body = nn.Sequential(*layers, nn.Flatten())
         feat = widths[-1] * s0 * s0
-        self.head = nn.Linear(feat, 1)
-        self.embed = nn.Embedding(c_dim, feat) if c_dim and cond == "projection" else None
+        self.mbd = MinibatchDiscrimination(feat, mbd, mbd_dim) if mbd else None
+        self.head = nn.Linear(feat + mbd, 1)
+        self.embed = nn.Embedding(c_dim, feat + mbd) if c_dim and cond == "projection" else None
         init_dcgan(self)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -109,6 +110,8 @@ class DCGANDiscriminator(nn.Module):
             planes = nn.functional.one_hot(c, self.c_dim).to(x.dtype)[:, :, None, None]  # [N, c_dim, 1, 1]
             x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)
         feats = self.body(x)  # [N, feat]: phi(x)
+        if self.mbd is not None:
+            feats = self.mbd(feats)  # [N, feat + B]: Salimans et al. 2016, 3.2
         logit = self.head(feats).squeeze(1)
         if self.embed is not None:  # projection discriminator, Miyato & Koyama 2018
             logit = logit + (self.embed(c) * feats).sum(1)

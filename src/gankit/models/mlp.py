@@ -55,6 +55,29 @@ def pack(x: torch.Tensor, pac: int) -> torch.Tensor:
     return x.reshape(x.shape[0] // pac, -1)
 
 
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, "Improved Techniques for Training GANs", 3.2).
+
+    Each sample's features f_i ([A]) are projected by a learned tensor T to M_i ([B, C]); for every
+    kernel b, o_b(x_i) = sum_{j != i} exp(-||M_ib - M_jb||_1) measures how close the other samples of
+    the batch are. The B values are appended to f_i, so D sees whether G's batch lacks variety: a
+    collapsed G produces batches whose o is near N - 1 while real batches have o near 0.
+    [N, A] -> [N, A + B]. The sum leaves out j = i, as the paper's reference code does.
+    """
+
+    def __init__(self, in_features: int, kernels: int, dim: int = 5):
+        super().__init__()
+        self.kernels, self.dim = kernels, dim
+        self.T = nn.Linear(in_features, kernels * dim, bias=False)  # T as a Linear so spectral norm reaches it
+        nn.init.normal_(self.T.weight, 0.0, 0.05)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        m = self.T(f).view(len(f), self.kernels, self.dim).transpose(0, 1)  # [B, N, C]
+        dist = torch.cdist(m, m, p=1)  # [B, N, N]: L1 distances per kernel
+        o = torch.exp(-dist).sum(2) - 1.0  # [B, N]; exp(-0) = 1 for j = i is removed
+        return torch.cat([f, o.t()], dim=1)  # [N, A + B]
+
+
 class MLPGenerator(nn.Module):
     """G(z) = out(W_L h_{L-1} + b), h_i = act(norm(W_i h_{i-1} + b_i)); returns [N, *data_shape]."""
 
@@ -117,15 +140,18 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, data_shape: tuple[int, ...], hidden: tuple[int, ...], arch: str = "mlp",
                  act: str = "leaky_relu", pieces: int = 5, dropout: float = 0.0,
-                 dropout_input: float = 0.0, c_dim: int = 0, cond: str = "concat", pac: int = 1):
+                 dropout_input: float = 0.0, c_dim: int = 0, cond: str = "concat", pac: int = 1,
+                 mbd: int = 0, mbd_dim: int = 5):
         super().__init__()
         self.z_dim, self.c_dim, self.data_shape, self.cond, self.pac = 0, c_dim, tuple(data_shape), cond, pac
         # Conditional D: the label embedding is concatenated to x (Mirza & Osindero 2014), or
         # projected onto D's last hidden features (Miyato & Koyama 2018, eq. 3).
         concat = c_dim if c_dim and cond == "concat" else 0
-        self.embed = nn.Embedding(c_dim, concat or (hidden[-1] if hidden else math.prod(self.data_shape))) if c_dim else None
-        layers: list[nn.Module] = []
         width = math.prod(self.data_shape) * pac + concat
+        feat = (hidden[-1] if hidden else width) + mbd  # width of phi(x), the input of the last linear layer
+        self.embed = nn.Embedding(c_dim, concat or feat) if c_dim else None
+        self.mbd = MinibatchDiscrimination(feat - mbd, mbd, mbd_dim) if mbd else None
+        layers: list[nn.Module] = []
         for i, h in enumerate(hidden):
             p = dropout_input if i == 0 else dropout
             if p > 0:
@@ -137,16 +163,19 @@ class MLPDiscriminator(nn.Module):
             width = h
         if dropout > 0 and hidden:
             layers.append(nn.Dropout(dropout))
-        layers.append(nn.Linear(width, 1))
+        layers.append(nn.Linear(width + mbd, 1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         check_input("x", x, self.data_shape)
         check_labels(self, c, len(x))
         h = pack(x.flatten(1), self.pac) if self.pac > 1 else x.flatten(1)  # [N / pac, pac * F]
-        if self.embed is None:
-            return self.net(h).squeeze(1)  # [N / pac] logits
-        if self.cond == "concat":
-            return self.net(torch.cat([h, self.embed(c)], dim=1)).squeeze(1)  # [N] logits
-        feats = self.net[:-1](h)  # [N, width]: phi(x)
-        return self.net[-1](feats).squeeze(1) + (self.embed(c) * feats).sum(1)  # psi(phi(x)) + <e(c), phi(x)>
+        if self.embed is not None and self.cond == "concat":
+            h = torch.cat([h, self.embed(c)], dim=1)  # [N, F + c_dim]
+        feats = self.net[:-1](h)  # [N / pac, width]: phi(x)
+        if self.mbd is not None:
+            feats = self.mbd(feats)  # [N / pac, width + B]
+        logit = self.net[-1](feats).squeeze(1)  # [N / pac] logits
+        if self.embed is not None and self.cond == "projection":
+            logit = logit + (self.embed(c) * feats).sum(1)  # psi(phi(x)) + <e(c), phi(x)>
+        return logit
