@@ -127,6 +127,13 @@ def test_short_training_runs_finish_with_finite_losses(tmp_path, extra, penalty)
         assert all((name in row) == (name == penalty) for row in rows)
     if penalty:
         assert all(row[penalty] >= 0 for row in rows)
+    # D's output is a probability only in the bce game; the other losses log raw scores instead.
+    bce = "loss.d_loss=bce" in extra or not any(e.startswith("loss.d_loss") for e in extra)
+    assert all(("D_real" in row) == bce and ("score_real" in row) == (not bce) for row in rows)
+    if not bce:
+        if "loss.d_loss=wasserstein" in extra:  # loss_D is mean f(G(z)) - mean f(x), plus the penalty
+            assert all(math.isclose(row["loss_D"] - row["gp"], row["score_fake"] - row["score_real"], rel_tol=1e-4, abs_tol=1e-5)
+                       for row in rows)
 
 
 def test_weight_clipping_keeps_every_D_parameter_in_range(tmp_path):

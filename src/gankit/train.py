@@ -241,6 +241,7 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
     z_fixed = sample_z(t.grid, cfg.z_dim, cfg.z_dist, torch.Generator(device).manual_seed(t.seed + 3), device)
     c_fixed = grid_labels(t.grid, cfg.c_dim, device)  # one block of rows per class, or None
     loss_D_fn, loss_G_fn = D_LOSSES[cfg.loss.d_loss], G_LOSSES[cfg.loss.g_loss]
+    probabilities = cfg.loss.d_loss == "bce"  # D(x) is a probability only in the paper's game
     gp_lambda, r1_gamma, clip = cfg.loss.gp_lambda, cfg.loss.r1_gamma, cfg.loss.clip  # 0 = off
     d_params = list(D.parameters())
     step = 0
@@ -358,8 +359,13 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
             step += 1
 
             # Record statistics; they are read back to the host once per log interval.
-            log.add(step, loss_D=loss_D.detach(), loss_G=loss_G.detach(),
-                    D_real=torch.sigmoid(logits_real.detach()).mean(), D_fake=torch.sigmoid(logits_fake.detach()).mean(),
+            # D's verdicts: probabilities for the paper's bce game; raw scores (critic values) otherwise,
+            # where a sigmoid of the score would mean nothing.
+            if probabilities:
+                verdicts = {"D_real": torch.sigmoid(logits_real.detach()).mean(), "D_fake": torch.sigmoid(logits_fake.detach()).mean()}
+            else:
+                verdicts = {"score_real": logits_real.detach().mean(), "score_fake": logits_fake.detach().mean()}
+            log.add(step, loss_D=loss_D.detach(), loss_G=loss_G.detach(), **verdicts,
                     grad_norm_D=gnorm_D, grad_norm_G=gnorm_G, lr_g=lr_g,
                     **{name: p.detach() for name, p in penalties.items()})
             if step % t.log_every == 0 or step % t.ckpt_every == 0 or step == t.steps:  # never checkpoint unchecked steps
@@ -371,7 +377,9 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
                     raise TrainingDiverged(f"training diverged: {name} became NaN or infinite at step {bad_step} "
                                            f"(see {run_dir / 'stats.jsonl'}); kept {kept}; try a lower optim.lr_d / optim.lr_g")
                 bar.set_postfix({"loss_D": f"{means['loss_D']:.3f}", "loss_G": f"{means['loss_G']:.3f}",
-                                 "D(x)": f"{means['D_real']:.2f}", "D(G(z))": f"{means['D_fake']:.2f}"}, refresh=False)
+                                 **({"D(x)": f"{means['D_real']:.2f}", "D(G(z))": f"{means['D_fake']:.2f}"} if probabilities
+                                    else {"f(x)": f"{means['score_real']:.2f}", "f(G(z))": f"{means['score_fake']:.2f}"})},
+                                refresh=False)
             bar.update(1)
 
             # Save image snapshot and checkpoint.
