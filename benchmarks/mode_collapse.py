@@ -151,6 +151,9 @@ def main() -> None:
         figure(args.figure[1:], args.figure[0])
         return
     if args.table:
+        missing = [p for p in args.table if not Path(p).is_file()]
+        if missing:
+            ap.error(f"--table: no such results file: {missing[0]}")
         print_tables([json.loads(line) for path in args.table for line in Path(path).read_text().splitlines() if line])
         return
     out = args.out or tempfile.mkdtemp(prefix="gankit-mode-collapse-")
