@@ -86,7 +86,11 @@ def mean_se(values: list[float]) -> str:
 
 
 def print_tables(records: list[dict]) -> None:
-    """One Markdown table per toy set from per-run records, rows in VARIANTS order."""
+    """One Markdown table per toy set from per-run records, rows in VARIANTS order.
+
+    A (set, variant, seed) recorded twice counts once (the later record).
+    """
+    records = list({(r["set"], r["variant"], r["seed"]): r for r in records}.values())
     for toy in dict.fromkeys(r["set"] for r in records):
         print(f"\n{toy}: {N_SAMPLES} samples per run, mean ± s.e. over the seeds listed\n")
         print("| variant | preset | seeds | modes covered | high quality % | KL | s / run |")
