@@ -93,6 +93,7 @@ class TrainConfig:
     steps: int = 3000  # generator updates (one step = d_steps D updates + one G update)
     batch: int = 64  # minibatch size m for both real and generated samples
     d_steps: int = 1  # k in Algorithm 1: D updates per G update
+    fused_d: bool = False  # one D pass over [real; fake] when D scores samples independently (no BatchNorm, no minibatch discrimination)
     seed: int = 0  # seed of initialisation, noise, minibatch order and dropout
     ema: float = 0.0  # decay of the moving average of G's weights per step (warmed up: min(ema, (1+t)/(10+t))); 0 = off
     log_every: int = 50  # steps between progress-bar refreshes and stats.jsonl flushes

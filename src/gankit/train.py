@@ -38,7 +38,7 @@ from gankit.config import RunConfig, save_json, to_dict, from_dict, validate
 from gankit.data import build_dataset
 from gankit.errors import UserError
 from gankit.losses import D_LOSSES, G_LOSSES, gradient_penalty, r1_penalty
-from gankit.models import build_discriminator, build_generator, sample_z
+from gankit.models import MinibatchDiscrimination, build_discriminator, build_generator, sample_z
 from gankit.stats import StatsLog
 from gankit.viz import save_samples
 
@@ -188,6 +188,13 @@ class _StopFlag:
         return False
 
 
+def scores_independently(D: nn.Module) -> bool:
+    """True when D's logit for a sample (or pack) does not depend on the rest of the batch: no BatchNorm
+    (batch statistics in train mode) and no minibatch discrimination. Only then may real and fake
+    share one forward pass without changing what D computes."""
+    return not any(isinstance(m, (nn.modules.batchnorm._BatchNorm, MinibatchDiscrimination)) for m in D.modules())
+
+
 def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume: str | os.PathLike | None = None,
           steps: int | None = None, progress: bool = True) -> TrainResult:
     """Train a GAN by Algorithm 1 and return where its results are.
@@ -244,6 +251,7 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
     probabilities = cfg.loss.d_loss == "bce"  # D(x) is a probability only in the paper's game
     gp_lambda, r1_gamma, clip = cfg.loss.gp_lambda, cfg.loss.r1_gamma, cfg.loss.clip  # 0 = off
     d_params = list(D.parameters())
+    fused = t.fused_d and scores_independently(D)
     step = 0
 
     if state is not None:
@@ -319,7 +327,11 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
                 z = sample_z(t.batch, cfg.z_dim, cfg.z_dist, z_gen, device)  # [m, z_dim]
                 with torch.no_grad():
                     x_fake = G(z, c_fake)  # [m, *shape]
-                logits_real, logits_fake = D(x_real, c_real), D(x_fake, c_fake)  # [m], [m] (/ D.pac)
+                if fused:  # one pass over [real; fake]: the same logits as two passes, in one larger matmul per layer
+                    logits = D(torch.cat([x_real, x_fake]), None if c_real is None else torch.cat([c_real, c_fake]))
+                    logits_real, logits_fake = logits.chunk(2)  # [m], [m] (/ D.pac: m is a multiple of it)
+                else:
+                    logits_real, logits_fake = D(x_real, c_real), D(x_fake, c_fake)  # [m], [m] (/ D.pac)
                 loss_D = loss_D_fn(logits_real, logits_fake)
                 penalties = {}
                 if gp_lambda > 0:  # eps from z's generator, whose state the checkpoint keeps
