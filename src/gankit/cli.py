@@ -117,6 +117,31 @@ def eval_(run, metric_names, n, seed, data_name, split, features, inception_weig
 
 
 @cli.command()
+@click.option("--preset", default="quick", show_default=True, help="Named run config to time (see `gankit presets`).")
+@click.option("--batch", type=int, default=None, help="Minibatch size; sets train.batch.")
+@click.option("--steps", type=int, default=50, show_default=True, help="Training steps timed (after a warm-up run).")
+@click.option("--warmup", type=int, default=10, show_default=True, help="Steps of the warm-up run whose time is subtracted.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench(preset, batch, steps, warmup, overrides, as_json):
+    """Measure training samples/s, achieved FLOP/s and the share of this machine's matmul peak."""
+    from gankit.bench import bench as run_bench
+    from gankit.config import apply_overrides, load_preset
+
+    extra = list(overrides) + ([f"train.batch={batch}"] if batch is not None else [])
+    res = run_bench(apply_overrides(load_preset(preset), extra), steps=steps, warmup=warmup)
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    click.echo(f"{res['preset']}, batch {res['batch']}, {res['threads']} threads, {res['precision']}")
+    click.echo(f"  samples/s        {res['samples_per_s']:,.0f}   ({1e3 * res['step_seconds']:.2f} ms per step)")
+    click.echo(f"  FLOPs per step   {res['flops_per_step'] / 1e6:,.1f} M (matmuls and convolutions, forward and backward)")
+    click.echo(f"  achieved         {res['flops_per_s'] / 1e9:,.2f} GFLOP/s")
+    click.echo(f"  matmul peak      {res['peak_flops_fp32'] / 1e9:,.2f} GFLOP/s fp32, {res['peak_flops_bf16'] / 1e9:,.2f} bf16")
+    click.echo(f"  share of peak    {100 * res['peak_share']:.1f}% (fp32)")
+
+
+@cli.command()
 def datasets():
     """List the built-in datasets."""
     from gankit.data import list_datasets

@@ -1,0 +1,98 @@
+"""``gankit bench``: how fast a preset trains here, and how close that is to this machine's peak.
+
+Three numbers, each measured on the spot:
+
+- samples per second: the cost of N steps of the real training loop (``gankit.train.train``), taken
+  as the difference between a run of W + N steps and one of W steps, so that set-up (data, nets,
+  the final picture and checkpoint) cancels;
+- FLOPs per step: every matrix multiply and convolution of one step, forward and backward, counted
+  by PyTorch's ``FlopCounterMode`` as the difference between a 2-step and a 1-step run;
+- the matmul peak: FLOP/s of a large square matrix product (2 n^3 per product), in float32 and in
+  bfloat16; ``peak_share`` is the achieved FLOP/s over the float32 peak, the precision training runs in.
+
+Example:
+    >>> from gankit.bench import bench                                         # doctest: +SKIP
+    >>> r = bench(apply_overrides(load_preset("tutorial-mlp"), ["train.batch=256"]), steps=100)  # doctest: +SKIP
+    >>> r["samples_per_s"], r["peak_share"]                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from gankit.config import RunConfig, apply_overrides
+from gankit.errors import UserError
+
+
+def _quiet(cfg: RunConfig, steps: int) -> RunConfig:
+    """The config for a timed run: ``steps`` steps, no pictures, checkpoints or logs before its end."""
+    big = steps + 1
+    return apply_overrides(cfg, [f"train.steps={steps}", f"train.snapshot_every={big}", f"train.ckpt_every={big}",
+                                 f"train.log_every={big}"])
+
+
+def _run(cfg: RunConfig, steps: int, out: str) -> None:
+    from gankit.train import train
+
+    train(_quiet(cfg, steps), out=out, progress=False)
+
+
+def step_flops(cfg: RunConfig) -> int:
+    """Matmul and convolution FLOPs of one training step (k D updates and one G update), forward and backward."""
+    counts = []
+    with tempfile.TemporaryDirectory(prefix="gankit-bench-") as out:
+        for steps in (1, 2):
+            with FlopCounterMode(display=False) as counter:
+                _run(cfg, steps, out)
+            counts.append(counter.get_total_flops())
+    return int(counts[1] - counts[0])
+
+
+def step_seconds(cfg: RunConfig, steps: int = 50, warmup: int = 10, repeats: int = 2) -> float:
+    """Wall-clock seconds per training step: (time of warmup + steps) - (time of warmup), over steps; best of repeats."""
+    best = float("inf")
+    with tempfile.TemporaryDirectory(prefix="gankit-bench-") as out:
+        _run(cfg, warmup, out)  # untimed: first-use costs (data cache, lazy init, allocator) must not enter a difference
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            _run(cfg, warmup, out)
+            t1 = time.perf_counter()
+            _run(cfg, warmup + steps, out)
+            t2 = time.perf_counter()
+            best = min(best, ((t2 - t1) - (t1 - t0)) / steps)
+    return max(best, 1e-9)
+
+
+def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 1024, seconds: float = 0.3) -> float:
+    """FLOP/s of repeated n x n @ n x n products in ``dtype`` on the CPU (2 n^3 FLOPs each), best of a few timings."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    a @ b  # first call: allocation and kernel selection, not timed
+    best, spent = 0.0, 0.0
+    while spent < seconds:
+        t0 = time.perf_counter()
+        a @ b
+        dt = time.perf_counter() - t0
+        spent += dt
+        best = max(best, 2 * n ** 3 / max(dt, 1e-9))
+    return best
+
+
+def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10) -> dict:
+    """Measure ``cfg``'s training speed here; returns a dict of plain numbers (see the module docstring)."""
+    if steps <= 0 or warmup <= 0:
+        raise UserError(f"--steps and the warm-up must be positive; got steps={steps}, warmup={warmup}")
+    if cfg.train.threads > 0:
+        torch.set_num_threads(cfg.train.threads)
+    seconds = step_seconds(cfg, steps=steps, warmup=warmup)
+    flops = step_flops(cfg)
+    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    flops_per_s = flops / seconds
+    return {"preset": cfg.preset, "batch": cfg.train.batch, "d_steps": cfg.train.d_steps, "steps_timed": steps,
+            "threads": torch.get_num_threads(), "step_seconds": seconds, "samples_per_s": cfg.train.batch / seconds,
+            "flops_per_step": flops, "flops_per_s": flops_per_s, "peak_flops_fp32": peak32, "peak_flops_bf16": peak16,
+            "peak_share": flops_per_s / peak32, "precision": "fp32"}

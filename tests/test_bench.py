@@ -1,0 +1,84 @@
+"""gankit bench: FLOPs per step against the closed form of a tiny MLP GAN, the reported ratios, the CLI."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from gankit.bench import matmul_peak, step_flops
+from gankit.cli import main
+from gankit.config import apply_overrides, load_preset
+
+B, Z, H, O = 4, 3, 5, 2  # batch, z_dim, hidden width, data dimension (ring8 is 2-D)
+TINY = [f"z_dim={Z}", f"G.hidden=[{H}]", f"D.hidden=[{H}]", f"train.batch={B}", "data.toy_n=100"]
+
+
+def closed_form(d_steps: int) -> int:
+    """Matmul FLOPs (2 per multiply-add) of one step of G: z -> H -> O and D: O -> H -> 1, two D passes.
+
+    A linear layer on B rows costs 2 B in out forward; backward costs the same again for the weight
+    gradient and again for the input gradient, each only when something needs it.
+    """
+    g_fwd = 2 * B * (Z * H + H * O)
+    d_fwd = 2 * B * (O * H + H * 1)
+    # D update: G forward without gradients, D forward on real and on fake, and D backward for both:
+    # the last layer needs weight and input gradients, the first only its weight gradient (x needs none).
+    d_update = g_fwd + 2 * d_fwd + 2 * (2 * (2 * B * H * 1) + 2 * B * O * H)
+    # G update: G and D forward; D backward gives input gradients only (D is frozen); G backward: the last
+    # layer weight and input gradients, the first layer its weight gradient (z needs none).
+    g_update = g_fwd + d_fwd + (2 * B * H + 2 * B * O * H) + (2 * (2 * B * H * O) + 2 * B * Z * H)
+    return d_steps * d_update + g_update
+
+
+@pytest.mark.parametrize("d_steps", [1, 3])
+def test_flops_per_step_match_the_closed_form(d_steps):
+    cfg = apply_overrides(load_preset("ring8-vanilla"), TINY + [f"train.d_steps={d_steps}"])
+    assert step_flops(cfg) == closed_form(d_steps)
+
+
+def test_flops_scale_with_the_batch():
+    base = apply_overrides(load_preset("ring8-vanilla"), TINY)
+    double = apply_overrides(base, [f"train.batch={2 * B}"])
+    assert step_flops(double) == 2 * step_flops(base)
+
+
+def test_matmul_peak_is_a_positive_rate():
+    assert 1e6 < matmul_peak(torch.float32, n=128, seconds=0.02) < 1e15
+
+
+def run(args, capsys):
+    """The CLI in-process: (exit code, stdout, stderr)."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_json_is_consistent(capsys):
+    args = ["bench", "--preset", "ring8-vanilla", "--steps", "3", "--warmup", "2", "--json", "--set", "data.toy_n=500",
+            "--set", "train.batch=16"]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    r = json.loads(out)
+    for key in ("samples_per_s", "flops_per_s", "peak_share", "flops_per_step", "step_seconds", "peak_flops_fp32",
+                "peak_flops_bf16"):
+        assert math.isfinite(r[key]) and r[key] > 0, key
+    assert math.isclose(r["samples_per_s"], 16 / r["step_seconds"], rel_tol=1e-9)
+    assert math.isclose(r["flops_per_s"], r["flops_per_step"] / r["step_seconds"], rel_tol=1e-9)
+    assert math.isclose(r["peak_share"], r["flops_per_s"] / r["peak_flops_fp32"], rel_tol=1e-9)
+    assert r["batch"] == 16 and r["preset"] == "ring8-vanilla"
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["bench", "--steps", "0"], "must be positive"),
+    (["bench", "--preset", "nosuch"], "unknown preset"),
+    (["bench", "--set", "train.batch=0"], "'train.batch' must be a positive integer"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(args, fragment, capsys):
+    code, _, err = run(args, capsys)
+    assert code == 2
+    assert fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
