@@ -1,8 +1,7 @@
 """Training speed of a preset with each fast-path switch on and off: samples per second.
 
-A step's cost is measured as the difference between two full ``train()`` calls of W and W + N steps
-(same seed), which cancels the set-up (data, nets, the first checkpoint and picture) and leaves N
-steps of the loop itself. Snapshots, checkpoints and logging are pushed past the end of the run.
+A step's cost is ``gankit.bench.step_seconds``: the difference between two full ``train()`` calls
+of W and W + N steps (same seed), which cancels the set-up and leaves N steps of the loop itself.
 
 Usage:
     python benchmarks/train_speed.py --preset tutorial-mlp --batch 64 --steps 300
@@ -12,20 +11,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
 
+import torch
+
+from gankit.bench import step_seconds
 from gankit.config import apply_overrides, load_preset
-from gankit.train import train
-
-
-def seconds_for(preset: str, overrides: list[str], steps: int, out: str) -> float:
-    big = steps + 1
-    cfg = apply_overrides(load_preset(preset), overrides + [f"train.steps={steps}", f"train.snapshot_every={big}",
-                                                            f"train.ckpt_every={big}", f"train.log_every={big}"])
-    t0 = time.perf_counter()
-    train(cfg, out=out, progress=False)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -38,14 +28,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="alternating repeats; the best of each is reported")
     args = ap.parse_args()
-    out = tempfile.mkdtemp(prefix="gankit-speed-")
+    torch.set_num_threads(args.threads)
     base = [f"train.batch={args.batch}", f"train.threads={args.threads}"]
     best: dict[str, float] = {}
     for _ in range(args.repeats):
         for value in ("false", "true"):
-            ov = base + [f"{args.switch}={value}"]
-            dt = seconds_for(args.preset, ov, args.warmup + args.steps, out) - seconds_for(args.preset, ov, args.warmup, out)
-            rate = args.steps * args.batch / dt
+            cfg = apply_overrides(load_preset(args.preset), base + [f"{args.switch}={value}"])
+            rate = args.batch / step_seconds(cfg, steps=args.steps, warmup=args.warmup, repeats=1)
             best[value] = max(best.get(value, 0.0), rate)
             print(f"# {args.preset} batch {args.batch} {args.switch}={value}: {rate:,.0f} samples/s", flush=True)
     print(f"\n| preset | batch | {args.switch} | samples / s (best of {args.repeats}) |\n|---|---|---|---|")
