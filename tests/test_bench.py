@@ -69,8 +69,19 @@ def test_cli_json_is_consistent(capsys):
         assert math.isfinite(r[key]) and r[key] > 0, key
     assert math.isclose(r["samples_per_s"], 16 / r["step_seconds"], rel_tol=1e-9)
     assert math.isclose(r["flops_per_s"], r["flops_per_step"] / r["step_seconds"], rel_tol=1e-9)
-    assert math.isclose(r["peak_share"], r["flops_per_s"] / r["peak_flops_fp32"], rel_tol=1e-9)
+    assert math.isclose(r["peak_share_fp32"], r["flops_per_s"] / r["peak_flops_fp32"], rel_tol=1e-9)
+    assert math.isclose(r["peak_share_bf16"], r["flops_per_s"] / r["peak_flops_bf16"], rel_tol=1e-9)
+    assert r["peak_share"] == r[f"peak_share_{r['precision']}"]  # the share of the peak of the precision that ran
     assert r["batch"] == 16 and r["preset"] == "ring8-vanilla"
+
+
+def test_cli_precision_switch_reaches_the_result(capsys):
+    args = ["bench", "--preset", "ring8-vanilla", "--steps", "2", "--warmup", "1", "--json", "--set", "data.toy_n=500",
+            "--set", "train.batch=16", "--precision", "bf16"]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["precision"] == "bf16" and r["peak_share"] == r["peak_share_bf16"]
 
 
 @pytest.mark.parametrize("args,fragment", [

@@ -8,7 +8,9 @@ Three numbers, each measured on the spot:
 - FLOPs per step: every matrix multiply and convolution of one step, forward and backward, counted
   by PyTorch's ``FlopCounterMode`` as the difference between a 2-step and a 1-step run;
 - the matmul peak: FLOP/s of a large square matrix product (2 n^3 per product), in float32 and in
-  bfloat16; ``peak_share`` is the achieved FLOP/s over the float32 peak, the precision training runs in.
+  bfloat16; ``peak_share`` is the achieved FLOP/s over the peak of the precision training ran in
+  (``train.precision`` resolved for this machine), and ``peak_share_fp32`` / ``peak_share_bf16``
+  over each peak.
 
 Example:
     >>> from gankit.bench import bench                                         # doctest: +SKIP
@@ -92,7 +94,11 @@ def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10) -> dict:
     flops = step_flops(cfg)
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
     flops_per_s = flops / seconds
+    from gankit.train import resolve_device, resolve_precision
+
+    precision = resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))
     return {"preset": cfg.preset, "batch": cfg.train.batch, "d_steps": cfg.train.d_steps, "steps_timed": steps,
             "threads": torch.get_num_threads(), "step_seconds": seconds, "samples_per_s": cfg.train.batch / seconds,
             "flops_per_step": flops, "flops_per_s": flops_per_s, "peak_flops_fp32": peak32, "peak_flops_bf16": peak16,
-            "peak_share": flops_per_s / peak32, "precision": "fp32"}
+            "peak_share": flops_per_s / (peak16 if precision == "bf16" else peak32), "peak_share_fp32": flops_per_s / peak32,
+            "peak_share_bf16": flops_per_s / peak16, "precision": precision, "compile": cfg.train.compile}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -16,7 +17,18 @@ Examples:
   gankit train --preset ring8 --set train.batch=512 --set G.hidden=[256,256]
   gankit train --data ./my_images --set data.size=32
   gankit train --resume runs/00003-quick --steps 6000
+  gankit train --preset dcgan-mnist --precision bf16 --compile
+  torchrun --nproc_per_node 4 -m gankit train --preset dcgan-mnist   # 4 processes, DDP
 """
+
+
+def _speed_switches(precision: str | None, compile_: bool | None) -> list[str]:
+    """--precision / --compile as config overrides (unset: the config's own choice)."""
+    extra = [f"train.precision={precision}"] if precision is not None else []
+    return extra + ([f"train.compile={str(compile_).lower()}"] if compile_ is not None else [])
+
+
+PRECISION = click.Choice(["auto", "fp32", "bf16"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,14 +47,23 @@ def cli() -> None:
 @click.option("--resume", default=None, metavar="RUN_DIR", help="Continue the run in RUN_DIR from its checkpoint.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and the data's shape, then stop.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet):
-    """Train a GAN (Algorithm 1 of Goodfellow et al. 2014) and write a run directory."""
+@click.option("--precision", type=PRECISION, default=None,
+              help="Matmul precision: bf16 autocast or fp32; sets train.precision (default auto: bf16 where native).")
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
+def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet, precision, compile_):
+    """Train a GAN (Algorithm 1 of Goodfellow et al. 2014) and write a run directory.
+
+    Under torchrun (WORLD_SIZE > 1) it trains data-parallel; train.batch is per process.
+    """
     from gankit.config import apply_overrides, load_preset, to_dict
     from gankit.train import train as run_train
 
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 prints
+    echo = click.echo if main_rank else (lambda *a, **k: None)
     if resume is not None:
-        if data_name or overrides or seed is not None:
-            raise UserError("--resume continues a run with its own config; only --steps may change (drop --data/--set/--seed)")
+        if data_name or overrides or seed is not None or precision is not None or compile_ is not None:
+            raise UserError("--resume continues a run with its own config; only --steps may change "
+                            "(drop --data/--set/--seed/--precision/--compile)")
         result = run_train(resume=resume, steps=steps, progress=not quiet)
     else:
         extra = list(overrides)
@@ -52,21 +73,21 @@ def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet
             extra.append(f"train.steps={steps}")
         if seed is not None:
             extra.append(f"train.seed={seed}")
-        cfg = apply_overrides(load_preset(preset), extra)
-        click.echo(json.dumps(to_dict(cfg), indent=2))
+        cfg = apply_overrides(load_preset(preset), extra + _speed_switches(precision, compile_))
+        echo(json.dumps(to_dict(cfg), indent=2))
         if dry_run:
             from gankit.data import build_dataset
 
             data = build_dataset(cfg.data, "train")
-            click.echo(f"data: {data.name}, {len(data.x)} examples of shape {list(data.shape)}")
+            echo(f"data: {data.name}, {len(data.x)} examples of shape {list(data.shape)}")
             return
         result = run_train(cfg, out=out, progress=not quiet)
     if result.interrupted:
-        click.echo(f"interrupted at step {result.step}; checkpoint saved: {result.checkpoint}", err=True)
-        click.echo(f"resume with: gankit train --resume {result.run_dir}", err=True)
+        echo(f"interrupted at step {result.step}; checkpoint saved: {result.checkpoint}", err=True)
+        echo(f"resume with: gankit train --resume {result.run_dir}", err=True)
         sys.exit(130)
-    click.echo(f"trained {result.step} steps; run directory: {result.run_dir}")
-    click.echo(f"samples: {result.samples}")
+    echo(f"trained {result.step} steps; run directory: {result.run_dir}")
+    echo(f"samples: {result.samples}")
 
 
 @cli.command(epilog="""\b
@@ -122,13 +143,15 @@ def eval_(run, metric_names, n, seed, data_name, split, features, inception_weig
 @click.option("--steps", type=int, default=50, show_default=True, help="Training steps timed (after a warm-up run).")
 @click.option("--warmup", type=int, default=10, show_default=True, help="Steps of the warm-up run whose time is subtracted.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--precision", type=PRECISION, default=None, help="Matmul precision; sets train.precision.")
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(preset, batch, steps, warmup, overrides, as_json):
+def bench(preset, batch, steps, warmup, overrides, precision, compile_, as_json):
     """Measure training samples/s, achieved FLOP/s and the share of this machine's matmul peak."""
     from gankit.bench import bench as run_bench
     from gankit.config import apply_overrides, load_preset
 
-    extra = list(overrides) + ([f"train.batch={batch}"] if batch is not None else [])
+    extra = list(overrides) + ([f"train.batch={batch}"] if batch is not None else []) + _speed_switches(precision, compile_)
     res = run_bench(apply_overrides(load_preset(preset), extra), steps=steps, warmup=warmup)
     if as_json:
         click.echo(json.dumps(res))
@@ -138,7 +161,8 @@ def bench(preset, batch, steps, warmup, overrides, as_json):
     click.echo(f"  FLOPs per step   {res['flops_per_step'] / 1e6:,.1f} M (matmuls and convolutions, forward and backward)")
     click.echo(f"  achieved         {res['flops_per_s'] / 1e9:,.2f} GFLOP/s")
     click.echo(f"  matmul peak      {res['peak_flops_fp32'] / 1e9:,.2f} GFLOP/s fp32, {res['peak_flops_bf16'] / 1e9:,.2f} bf16")
-    click.echo(f"  share of peak    {100 * res['peak_share']:.1f}% (fp32)")
+    click.echo(f"  share of peak    {100 * res['peak_share']:.1f}% of the {res['precision']} peak "
+               f"({100 * res['peak_share_fp32']:.1f}% of fp32's, {100 * res['peak_share_bf16']:.1f}% of bf16's)")
 
 
 @cli.command()

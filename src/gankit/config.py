@@ -93,7 +93,10 @@ class TrainConfig:
     steps: int = 3000  # generator updates (one step = d_steps D updates + one G update)
     batch: int = 64  # minibatch size m for both real and generated samples
     d_steps: int = 1  # k in Algorithm 1: D updates per G update
-    fused_d: bool = False  # one D pass over [real; fake] when D scores samples independently (no BatchNorm, no minibatch discrimination)
+    fused_d: bool = True  # one D pass over [real; fake] when D scores samples independently (no BatchNorm, no minibatch discrimination)
+    precision: str = "auto"  # "fp32" | "bf16" (autocast; weights and optimizer stay fp32) | "auto": bf16 where the hardware multiplies bf16 natively
+    compile: bool = False  # torch.compile G and D (pays a compile of tens of seconds at start)
+    channels_last: bool = True  # convolutional nets: NHWC memory layout (faster convolutions on CPUs and tensor cores)
     seed: int = 0  # seed of initialisation, noise, minibatch order and dropout
     ema: float = 0.0  # decay of the moving average of G's weights per step (warmed up: min(ema, (1+t)/(10+t))); 0 = off
     log_every: int = 50  # steps between progress-bar refreshes and stats.jsonl flushes
@@ -135,6 +138,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss.g_loss": ("nonsaturating", "minimax", "wasserstein", "hinge", "ls"),
     "loss.d_loss": ("bce", "wasserstein", "hinge", "ls"),
     "optim.name": ("adam", "sgd", "rmsprop"),
+    "train.precision": ("auto", "fp32", "bf16"),
 }
 
 # The G losses that play the same game as each D loss; validate() rejects any other pair.

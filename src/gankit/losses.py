@@ -102,7 +102,7 @@ def g_loss_ls(logits_fake: torch.Tensor) -> torch.Tensor:
 
 
 def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: torch.Generator | None = None,
-                     lam: float = 10.0, c: torch.Tensor | None = None) -> torch.Tensor:
+                     lam: float = 10.0, c: torch.Tensor | None = None, eps: torch.Tensor | None = None) -> torch.Tensor:
     """WGAN-GP: lam * E[(||grad_x_hat D(x_hat)||_2 - 1)^2] on random interpolates of real and fake.
 
     Gulrajani et al. (2017), "Improved Training of Wasserstein GANs", eq. 3 and Algorithm 1
@@ -114,13 +114,16 @@ def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: t
         generator: the torch.Generator for eps ~ U[0, 1]; None uses the global one.
         lam: the penalty weight lambda.
         c: class labels for a conditional D (the real batch's; None for an unconditional D).
+        eps: the interpolation weights [N, 1, ...] to use instead of drawing them (distributed training
+            draws the global batch's and passes each rank its slice).
 
     Returns:
         A scalar tensor that back-propagates to D's parameters.
     """
     n = x_real.shape[0]
-    eps = torch.rand(n, *([1] * (x_real.dim() - 1)), generator=generator, device=x_real.device,
-                     dtype=x_real.dtype)  # [N, 1, ...]: eps ~ U[0, 1] per sample
+    if eps is None:
+        eps = torch.rand(n, *([1] * (x_real.dim() - 1)), generator=generator, device=x_real.device,
+                         dtype=x_real.dtype)  # [N, 1, ...]: eps ~ U[0, 1] per sample
     x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)  # eps x + (1 - eps) G(z)
     (grad,) = torch.autograd.grad((D(x_hat) if c is None else D(x_hat, c)).sum(), x_hat, create_graph=True)  # [N, *shape]: grad_x_hat D(x_hat)
     norm = grad.flatten(1).norm(2, dim=1)  # [N]: ||grad||_2 per sample

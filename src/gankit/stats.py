@@ -17,8 +17,8 @@ import torch
 class StatsLog:
     """Append-only JSON-lines log of per-step scalars."""
 
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike | None):
+        self.path = Path(path) if path is not None else None  # None: keep count (NaN checks, means) but write nothing
         self._steps: list[int] = []
         self._rows: list[dict[str, torch.Tensor]] = []
         self.first_nonfinite: tuple[int, str] | None = None  # (step, name) of the first NaN/inf seen
@@ -35,9 +35,10 @@ class StatsLog:
         keys = list(self._rows[0])
         table = torch.stack([torch.stack([torch.as_tensor(r[k], dtype=torch.float32).detach().cpu()
                                           for k in keys]) for r in self._rows])  # [rows, keys]
-        with open(self.path, "a") as f:
-            for step, vals in zip(self._steps, table.tolist()):
-                f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in zip(keys, vals)}}) + "\n")
+        if self.path is not None:
+            with open(self.path, "a") as f:
+                for step, vals in zip(self._steps, table.tolist()):
+                    f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in zip(keys, vals)}}) + "\n")
         if self.first_nonfinite is None and not torch.isfinite(table).all():
             row, col = map(int, (~torch.isfinite(table)).nonzero()[0])
             self.first_nonfinite = (self._steps[row], keys[col])
@@ -47,7 +48,7 @@ class StatsLog:
 
     def truncate_after(self, step: int) -> None:
         """Drop lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
-        if not self.path.exists():
+        if self.path is None or not self.path.exists():
             return
         keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         self.path.write_text("".join(line + "\n" for line in keep))

@@ -1,0 +1,122 @@
+"""DDP training with real processes: torchrun starts 2 CPU workers that talk over gloo."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from gankit.checkpoint import load_checkpoint
+from gankit.config import apply_overrides, load_preset
+from gankit.stats import read_stats
+from gankit.train import train
+
+# ring8 as a WGAN-GP critic: no BatchNorm (so 2 x 16 must equal 1 x 32) and a double backward through DDP.
+GP_RING = ["train.steps=4", "data.toy_n=2000", "loss.d_loss=wasserstein", "loss.g_loss=wasserstein",
+           "loss.gp_lambda=10", "train.log_every=1", "train.ckpt_every=2", "train.snapshot_every=4"]
+
+WORKER = textwrap.dedent('''
+    import os, sys, torch
+    from gankit.config import apply_overrides, load_preset
+    from gankit.train import train
+    out, preset, *overrides = sys.argv[1:]
+    result = train(apply_overrides(load_preset(preset), overrides), out=out, progress=False)
+    torch.save({"G": result.G.state_dict(), "D": result.D.state_dict(), "G_ema": result.G_ema.state_dict(),
+                "run_dir": str(result.run_dir), "step": result.step}, os.path.join(out, "rank%s.pt" % os.environ["RANK"]))
+''')
+
+
+def torchrun(tmp_path, *args, nproc=2):
+    """Run `torchrun --standalone --nproc_per_node nproc ARGS` to the end; return the CompletedProcess."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def assert_same_weights(a: dict, b: dict, exact: bool, nets=("G", "D")):
+    for net in nets:
+        assert a[net].keys() == b[net].keys()
+        for k in a[net]:
+            if exact:
+                assert torch.equal(a[net][k], b[net][k]), (net, k)
+            else:
+                assert torch.allclose(a[net][k], b[net][k], rtol=1e-4, atol=1e-6), (net, k, (a[net][k] - b[net][k]).abs().max())
+
+
+def test_two_processes_match_one_process_with_twice_the_batch_and_resume_alone(tmp_path):
+    (tmp_path / "worker.py").write_text(WORKER)
+    torchrun(tmp_path, "worker.py", "ddp", "ring8", "train.batch=16", *GP_RING)
+    rank0, rank1 = torch.load(tmp_path / "ddp" / "rank0.pt"), torch.load(tmp_path / "ddp" / "rank1.pt")
+    assert_same_weights(rank0, rank1, exact=True, nets=("G", "D", "G_ema"))
+
+    # The ranks draw the global batch's data and noise and keep their halves, and DDP averages the
+    # gradients: the same steps as one process with the whole batch (up to float summation order).
+    single = train(apply_overrides(load_preset("ring8"), ["train.batch=32"] + GP_RING), out=tmp_path / "one", progress=False)
+    assert_same_weights(rank0, {"G": single.G.state_dict(), "D": single.D.state_dict()}, exact=False)
+
+    # Rank 0 alone wrote the run directory: one of it, one line per step, a checkpoint that holds rank 0's nets.
+    run_dir = tmp_path / rank0["run_dir"] if not os.path.isabs(rank0["run_dir"]) else rank0["run_dir"]
+    assert [p.name for p in (tmp_path / "ddp").iterdir() if p.is_dir()] == [os.path.basename(run_dir)]
+    assert [r["step"] for r in read_stats(os.path.join(run_dir, "stats.jsonl"))] == [1, 2, 3, 4]
+    state = load_checkpoint(run_dir)
+    assert state["world_size"] == 2 and state["step"] == 4
+    assert_same_weights(rank0, state, exact=True)
+
+    # Resume in a single process: it continues from the 2-process checkpoint to step 7.
+    resumed = train(resume=run_dir, steps=7, progress=False)
+    assert resumed.step == 7 and not resumed.interrupted
+    assert [r["step"] for r in read_stats(os.path.join(run_dir, "stats.jsonl"))] == list(range(1, 8))
+    assert load_checkpoint(run_dir)["world_size"] == 1
+    moved = max((resumed.G.state_dict()[k] - state["G"][k]).abs().max().item() for k in state["G"])
+    assert moved > 0  # it trained on from there
+
+
+def test_batchnorm_nets_stay_identical_on_both_ranks(tmp_path):
+    # tutorial-mlp's G has BatchNorm: each rank normalises its own slice, and the running statistics
+    # are made equal (rank 0's) before pictures and checkpoints.
+    (tmp_path / "worker.py").write_text(WORKER)
+    torchrun(tmp_path, "worker.py", "bn", "tutorial-mlp", "train.steps=3", "train.batch=8", "train.grid=16")
+    rank0, rank1 = torch.load(tmp_path / "bn" / "rank0.pt"), torch.load(tmp_path / "bn" / "rank1.pt")
+    assert any("running_mean" in k for k in rank0["G"])
+    assert_same_weights(rank0, rank1, exact=True, nets=("G", "D", "G_ema"))
+
+
+def test_cli_under_torchrun_prints_and_writes_once(tmp_path):
+    proc = torchrun(tmp_path, "-m", "gankit", "train", "--preset", "ring8", "--steps", "3", "--quiet", "--out", "runs",
+                    "--set", "data.toy_n=1000", "--set", "train.batch=64")
+    assert proc.stdout.count("trained 3 steps") == 1
+    assert proc.stdout.count('"preset": "ring8"') == 1
+    runs = [p for p in (tmp_path / "runs").iterdir()]
+    assert len(runs) == 1 and (runs[0] / "checkpoint.pt").exists() and (runs[0] / "samples.png").exists()
+    assert len(read_stats(runs[0] / "stats.jsonl")) == 3
+    assert json.loads((runs[0] / "config.json").read_text())["train"]["batch"] == 64  # per process
+
+
+def test_global_batch_larger_than_the_data_is_one_line(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit", "train",
+           "--preset", "ring8", "--steps", "2", "--quiet", "--set", "data.toy_n=100", "--set", "train.batch=64"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0  # torchrun itself then reports the failed workers (with its own traceback)
+    line = "gankit: error: train.batch (64) x 2 processes is larger than the dataset (100 examples); lower --set train.batch"
+    assert proc.stderr.count(line) == 2  # each worker: one line and exit code 2
+    assert "exitcode  : 2" in proc.stderr and "gankit/train.py" not in proc.stderr
+
+
+@pytest.mark.parametrize("env,fragment", [
+    ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR is not set; start distributed runs with torchrun"),
+    ({"WORLD_SIZE": "two"}, "WORLD_SIZE must be an integer"),
+    ({"WORLD_SIZE": "2"}, "RANK is not"),
+])
+def test_half_set_environment_is_one_line(tmp_path, env, fragment):
+    clean = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    proc = subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "ring8", "--steps", "1", "--quiet",
+                           "--set", "data.toy_n=500"], cwd=tmp_path, env={**clean, **env}, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert fragment in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
