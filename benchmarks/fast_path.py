@@ -82,6 +82,22 @@ def tutorial_seconds_per_step(x: torch.Tensor, batch: int, steps: int, warmup: i
             done += 1
 
 
+def profile_gankit(batch: int, steps: int) -> None:
+    """The ops of ``steps`` steps of gankit's tutorial-mlp loop, by self CPU time."""
+    import tempfile
+
+    from torch.profiler import ProfilerActivity, profile
+
+    from gankit.bench import _run
+
+    cfg = apply_overrides(load_preset("tutorial-mlp"), [f"train.batch={batch}", "train.precision=fp32"])
+    with tempfile.TemporaryDirectory() as out:
+        _run(cfg, 10, out)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            _run(cfg, steps, out)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=64)
@@ -91,8 +107,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--rows", default="tutorial,gankit-two-passes,gankit,gankit-bf16",
                     help=f"comma-separated, from {', '.join(ROWS)}")
+    ap.add_argument("--profile", action="store_true", help="print where gankit's step spends its time (torch.profiler) and stop")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.profile:
+        profile_gankit(args.batch, args.steps)
+        return
     rows = args.rows.split(",")
     x = build_dataset(load_preset("tutorial-mlp").data, "train").x  # [N, 1, 28, 28] in [-1, 1]
     best: dict[str, float] = {}

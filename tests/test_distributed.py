@@ -120,3 +120,31 @@ def test_half_set_environment_is_one_line(tmp_path, env, fragment):
                           timeout=120)
     assert proc.returncode == 2
     assert fragment in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_ctrl_c_under_torchrun_stops_both_ranks_at_one_step_and_checkpoints_it(tmp_path):
+    import signal
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit", "train",
+           "--preset", "ring8", "--steps", "1000000", "--quiet", "--out", "runs", "--set", "data.toy_n=2000",
+           "--set", "train.log_every=10", "--set", "train.ckpt_every=1000000"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group, as a terminal's foreground job
+    stats = None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        found = list((tmp_path / "runs").glob("*/stats.jsonl")) if (tmp_path / "runs").exists() else []
+        if found and found[0].stat().st_size > 0:
+            stats = found[0]
+            break
+        time.sleep(0.2)
+    assert stats is not None, "training never logged a step"
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches torchrun and both workers
+    out, err = proc.communicate(timeout=120)
+    steps = [r["step"] for r in read_stats(stats)]
+    state = load_checkpoint(stats.parent)
+    assert state["step"] == steps[-1] > 0 and steps == list(range(1, steps[-1] + 1))
+    assert state["step"] % 10 == 0  # the ranks agreed to stop at a log interval
+    assert err.count(f"interrupted at step {state['step']}; checkpoint saved") == 1  # rank 0 alone says so
