@@ -165,6 +165,43 @@ def bench(preset, batch, steps, warmup, overrides, precision, compile_, as_json)
                f"({100 * res['peak_share_fp32']:.1f}% of fp32's, {100 * res['peak_share_bf16']:.1f}% of bf16's)")
 
 
+@cli.command(epilog="""\b
+Examples:
+  gankit theory fig1 --out figs/          # the paper's Figure 1, measured
+  gankit theory optimum --out figs/ --json
+  gankit theory saddle --out figs/ --quick
+""")
+@click.argument("name", type=click.Choice(["fig1", "optimum", "saturation", "saddle", "collapse"]))
+@click.option("--out", default="theory", show_default=True, help="Folder for the pictures and NAME.json.")
+@click.option("--quick", is_flag=True, help="A reduced run (seconds): fewer steps, same pictures.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def theory(name, out, quick, as_json):
+    """See one of the paper's claims happen: train, draw, and print measured against theory."""
+    from gankit.theory import run_theory
+
+    res = run_theory(name, out, quick=quick)
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    click.echo(f"{name}: {res.get('summary', '')}".rstrip())
+    for c in res["claims"]:
+        theory_value = c["theory"] if isinstance(c["theory"], str) else f"{c['theory']:.4g}"
+        click.echo(f"  [{'holds' if c['holds'] else 'FAILS'}] {c['claim']}: measured {c['measured']:.4g}, "
+                   f"theory {theory_value} ({c['tolerance']})")
+    for f in res["files"]:
+        click.echo(f"  wrote {f}")
+
+
+@cli.command()
+@click.argument("run", metavar="RUN_DIR")
+@click.option("--out", default=None, help="Where to write the page (default RUN_DIR/report.html).")
+def report(run, out):
+    """Write one self-contained HTML page about a run: config, grids over time, curves, metrics, warnings."""
+    from gankit.report import write_report
+
+    click.echo(f"wrote {write_report(run, out)}")
+
+
 @cli.command()
 def datasets():
     """List the built-in datasets."""
