@@ -44,6 +44,8 @@ def test_train_then_sample_png_and_npz(tmp_path, capsys):
     run_dir = tmp_path / "00000-quick"
     assert f"run directory: {run_dir}" in out and "samples:" in out
     assert json.loads(out[: out.index("\ntrained")])["train"]["steps"] == 12  # resolved config printed
+    report = (run_dir / "report.html").read_text()  # gankit train writes the run's report at the end
+    assert f"report: {run_dir / 'report.html'}" in out and "data:image/png;base64," in report
     code, out, err = run(["sample", str(run_dir), "-n", "10", "--seed", "3", "--out", str(tmp_path / "g.png")], capsys)
     assert code == 0 and (tmp_path / "g.png").is_file()
     assert Image.open(tmp_path / "g.png").size[0] > 8
