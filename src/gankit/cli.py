@@ -216,6 +216,46 @@ def report(run, out):
     click.echo(f"wrote {write_report(run, out)}")
 
 
+@cli.command(epilog="""\b
+Examples:
+  gankit interpolate runs/00000-quick --steps 10 --pairs 4 --seed 0 --out interpolation.png
+  gankit interpolate runs/00000-quick --steps 10 --between-real 3 7 --out seven-to-one.png
+  gankit interpolate runs/00000-quick/checkpoint.pt --mode lerp --out paths.npz   # z, G(z) and t as arrays
+  gankit interpolate runs/00001-ring8 --pairs 6 --out paths.png                    # 2-D data: a scatter plot
+""")
+@click.argument("run", metavar="RUN_DIR|CKPT")
+@click.option("--steps", type=int, default=10, show_default=True, help="Points per path, both ends included.")
+@click.option("--between-real", "between_real", type=int, nargs=2, default=None, metavar="I J",
+              help="Walk between real examples I and J of the run's data, after finding their z by optimisation.")
+@click.option("--pairs", type=int, default=4, show_default=True, help="Random pairs of z, one row each (without --between-real).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random z (and of the inversion's starts).")
+@click.option("--mode", type=click.Choice(["auto", "slerp", "lerp"]), default="auto", show_default=True,
+              help="Path: slerp (great circle) or lerp (straight line); auto = slerp for Gaussian z, lerp for uniform z.")
+@click.option("--out", default="interpolation.png", show_default=True, help="A .png picture or a .npz of arrays.")
+@click.option("--split", default="test", show_default=True, help="Split the --between-real indices refer to: test, train or all.")
+@click.option("--invert-steps", "invert_steps", type=int, default=500, show_default=True,
+              help="Adam steps of the inversion of each real example.")
+@click.option("--restarts", type=int, default=4, show_default=True, help="Random starts of the inversion; the best is kept.")
+@click.option("--prior-weight", "prior_weight", type=float, default=0.0, show_default=True,
+              help="Gaussian z: weight of ||z||^2 / z_dim in the inversion's loss (keeps z near the prior).")
+def interpolate(run, steps, between_real, pairs, seed, mode, out, split, invert_steps, restarts, prior_weight):
+    """Walk through latent space between two z and draw G along the path (the paper's Figure 3)."""
+    from gankit.apps.latent import POOR_RECONSTRUCTION, interpolate_run
+
+    res = interpolate_run(run, out=out, steps=steps, pairs=pairs, seed=seed, mode=mode, between_real=between_real,
+                          split=split, invert_steps=invert_steps, restarts=restarts, prior_weight=prior_weight)
+    if between_real is not None:
+        for k, (idx, err, rel) in enumerate(zip(res["index"], res["error"], res["relative_error"])):
+            label = "" if res["labels"] is None else f" (label {res['labels'][k]})"
+            click.echo(f"{split} example {idx}{label}: reconstruction error {err:.4f} "
+                       f"(mean squared, [-1, 1] scale; {rel:.3g} of the data's variance)")
+        for idx, rel, poor in zip(res["index"], res["relative_error"], res["poor"]):
+            if poor:
+                click.echo(f"warning: example {idx} is poorly reconstructed ({rel:.3g} > {POOR_RECONSTRUCTION} of the data's "
+                           f"variance): the path starts or ends at G's nearest image, not at the example", err=True)
+    click.echo(f"wrote {res['rows']} {res['mode']} path(s) of {steps} steps to {res['out']}")
+
+
 @cli.command()
 def datasets():
     """List the built-in datasets."""
