@@ -218,6 +218,29 @@ def report(run, out):
 
 @cli.command(epilog="""\b
 Examples:
+  gankit augment runs/00001-cgan-mnist --n 5000 --out synthetic.npz
+  gankit augment runs/00001-cgan-mnist --n 1000 --out synthetic/ --classes 3,5,8
+""")
+@click.argument("run", metavar="RUN_DIR|CKPT")
+@click.option("--n", "n", type=int, required=True, help="Number of samples, shared equally over the classes.")
+@click.option("--out", required=True, help="A .npz file (x uint8 [N, C, H, W], y labels) or a folder (one per class).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
+@click.option("--classes", default=None, metavar="K,K,...", help="Only these classes (default all).")
+def augment(run, n, out, seed, classes):
+    """Write labelled synthetic data from a conditional generator (data augmentation)."""
+    from gankit.apps.augment import augment as run_augment
+
+    wanted = None
+    if classes is not None:
+        try:
+            wanted = [int(c) for c in classes.split(",") if c.strip()]
+        except ValueError:
+            raise UserError(f"--classes expects comma-separated class numbers like 0,3,7; got {classes!r}") from None
+    click.echo(f"wrote {n} labelled samples to {run_augment(run, n, out, seed=seed, classes=wanted)}")
+
+
+@cli.command(epilog="""\b
+Examples:
   gankit interpolate runs/00000-quick --steps 10 --pairs 4 --seed 0 --out interpolation.png
   gankit interpolate runs/00000-quick --steps 10 --between-real 3 7 --out seven-to-one.png
   gankit interpolate runs/00000-quick/checkpoint.pt --mode lerp --out paths.npz   # z, G(z) and t as arrays

@@ -1,0 +1,90 @@
+"""Labelled synthetic data from a conditional generator, for training other models (data augmentation).
+
+``gankit augment RUN_DIR --n N --out DIR|FILE.npz`` draws N samples from a conditional G's moving
+average (G_ema), an equal share per class, and writes them as
+
+- ``FILE.npz``: ``x`` uint8 images ``[N, C, H, W]`` (0..255), ``y`` int64 labels ``[N]``, and the
+  ``seed``. gankit reads it back with ``--data FILE.npz``, and so does anything that reads NumPy.
+- ``DIR/``: one PNG per sample in a folder per class, ``DIR/<class>/<index>.png``, the layout most
+  image-classification loaders take. A ``labels.csv`` (file, label) lists them all.
+
+Example:
+    >>> from gankit.apps.augment import augment                              # doctest: +SKIP
+    >>> augment("runs/00001-cgan-mnist", n=5000, out="synthetic.npz")         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gankit.errors import UserError
+
+
+def balanced_labels(n: int, classes: list[int]) -> torch.Tensor:
+    """n labels cycling through ``classes``: every class gets n // k samples and the first n % k one more."""
+    return torch.tensor([classes[i % len(classes)] for i in range(n)], dtype=torch.long)  # [n]
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Images in [-1, 1] -> uint8 0..255 (the inverse of gankit's loaders' x / 127.5 - 1, rounded)."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed: int = 0,
+            classes: list[int] | None = None) -> Path:
+    """Write n labelled samples of a conditional G to ``out`` (a .npz file, or a folder); returns ``out``.
+
+    Args:
+        run_or_ckpt: a run directory or checkpoint of a conditional GAN (``c_dim > 0``).
+        n: number of samples, shared equally over the classes.
+        out: ``*.npz`` for arrays, anything else is a folder (created; must be empty if it exists).
+        seed: seed of the noise; the same seed gives the same data.
+        classes: the classes to draw (default all of G's classes).
+
+    Raises:
+        UserError: an unconditional G, vector data, a bad class, a non-empty output folder.
+    """
+    from gankit.generate import generate, load_generator
+
+    if n <= 0:
+        raise UserError(f"--n must be a positive number of samples; got {n}")
+    G, cfg, _ = load_generator(run_or_ckpt)
+    if not G.c_dim:
+        raise UserError(f"augment writes labelled data and needs a conditional generator (c_dim > 0); {run_or_ckpt} "
+                        "is unconditional (train one with e.g. --preset cgan-mnist)")
+    if len(G.data_shape) != 3:
+        raise UserError(f"augment writes images; this generator makes vectors of shape {list(G.data_shape)}")
+    classes = list(range(G.c_dim)) if classes is None else sorted(set(classes))
+    bad = [c for c in classes if not 0 <= c < G.c_dim]
+    if bad:
+        raise UserError(f"--classes must lie in 0..{G.c_dim - 1} for this generator; got {bad}")
+    out = Path(out)
+    is_npz = out.suffix.lower() == ".npz"
+    if is_npz and not out.parent.exists():
+        raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    if not is_npz and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {str(out)!r} exists and is not an empty folder; give a new folder or a .npz file")
+
+    y = balanced_labels(n, classes)  # [n]
+    x = to_uint8(generate(G, n, seed=seed, c=y))  # [n, C, H, W] uint8
+    if is_npz:
+        np.savez_compressed(out, x=x, y=y.numpy(), seed=np.int64(seed), source=str(run_or_ckpt))
+        return out
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = ["file,label"]
+    width = len(str(n - 1))
+    for i, (img, label) in enumerate(zip(x, y.tolist())):
+        folder = out / str(label)
+        folder.mkdir(exist_ok=True)
+        arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)  # [H, W] or [H, W, 3]
+        name = f"{label}/{i:0{width}d}.png"
+        Image.fromarray(arr).save(out / name)
+        rows.append(f"{name},{label}")
+    (out / "labels.csv").write_text("\n".join(rows) + "\n")
+    return out
