@@ -1,4 +1,5 @@
-"""Latent space: paths between two z, the z of a given image, and ``gankit interpolate``.
+"""Latent space: paths between two z, the z of a given image, latent arithmetic, and the commands
+``gankit interpolate``, ``gankit invert`` and ``gankit arithmetic`` (docs/latent.md).
 
 Goodfellow et al. (2014), Figure 3, walks in a straight line between two points of z and draws G
 along the way: the digits change smoothly into one another instead of jumping between memorised
@@ -11,7 +12,12 @@ Library functions:
 - :func:`invert` (G, images -> their best z and per-image reconstruction errors);
 - :func:`latent_paths` (G, pairs of z -> the paths and G's outputs along them, plus the tiles of
   the picture, real images at the row ends if given);
-- :func:`interpolate_run` (what ``gankit interpolate`` does: checkpoint in, PNG or NPZ out).
+- :func:`interpolate_run` (what ``gankit interpolate`` does: checkpoint in, PNG or NPZ out);
+- :func:`invert_run` (what ``gankit invert`` does: images in, z, reconstructions and errors out),
+  with :func:`load_images`, :func:`invert_best_class` (conditional G without labels),
+  :func:`discriminator_features` and :func:`load_discriminator` (the "D" feature loss);
+- :func:`arithmetic` (what ``gankit arithmetic`` does: z = sum(plus) - sum(minus), drawn), with
+  :func:`parse_operand` and :func:`seed_z`.
 
 Example:
     >>> import torch
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +46,9 @@ from gankit.errors import UserError
 from gankit.models import sample_z
 
 __all__ = ["MODES", "interpolate", "resolve_mode", "invert", "LatentPaths", "latent_paths", "interpolate_run",
-           "POOR_RECONSTRUCTION"]
+           "POOR_RECONSTRUCTION", "FEATURES", "FEATURE_WEIGHT", "discriminator_features", "load_discriminator",
+           "invert_best_class", "load_images", "invert_run", "parse_operand", "seed_z", "arithmetic", "PER_CLASS",
+           "ARITHMETIC_NOISE"]
 
 MODES = ("slerp", "lerp")
 
@@ -48,6 +57,14 @@ MODES = ("slerp", "lerp")
 #: instead of the example scores about 1 on average, so above 0.5 G's best attempt is less than
 #: twice as close as that baseline.
 POOR_RECONSTRUCTION = 0.5
+
+#: Feature spaces of :func:`invert`'s optional feature loss.
+FEATURES = ("none", "D", "digits")
+
+#: Default weight of the relative feature error when a feature loss is asked for: with it a
+#: feature error of half the target's squared norm costs 0.05, about the pixel error of a fair
+#: reconstruction on the [-1, 1] scale, so neither term swamps the other.
+FEATURE_WEIGHT = 0.1
 
 
 def resolve_mode(mode: str, z_dist: str) -> str:
@@ -127,7 +144,8 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, mode: str = "sle
 
 def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, restarts: int = 4, seed: int = 0,
            c: int | torch.Tensor | None = None, prior_weight: float = 0.0, batch: int = 256,
-           z_dist: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+           z_dist: str | None = None, features: str = "none", feature_weight: float | None = None,
+           D: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Find z with G(z) close to each image of x: minimise ||G(z) - x||^2 over z by Adam.
 
     Each image gets ``restarts`` starting points drawn from the prior (seeded by ``seed``); each
@@ -145,6 +163,17 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
     untouched, and G's train/eval mode is restored afterwards. (AnoGAN-style anomaly scores start
     from exactly this fit: the residual error of the best z.)
 
+    Feature loss (``features`` "D" or "digits"): pixels alone reward a blurry average of the
+    plausible images, so the loss can add ``feature_weight`` times the *relative* squared feature
+    error ||f(G(z)) - f(x)||^2 / ||f(x)||^2 (per image, so the weight does not depend on the
+    features' scale), with f the penultimate layer of the run's own discriminator (``"D"``, pass
+    ``D``; :func:`discriminator_features`) or of gankit's shipped digits classifier
+    (``"digits"``, 128-d, any 1- or 3-channel image size, resized to 28x28 inside; meaningful for
+    digit images only). ``feature_weight`` None means 0 without features and
+    :data:`FEATURE_WEIGHT` (0.1) with them. The start kept per image is the one with the smallest
+    final loss (pixels + features); the returned error is always the pixel error alone, so errors
+    with and without the feature loss compare directly.
+
     Args:
         G: a gankit generator (``G(z, c)``, ``G.z_dim``, ``G.c_dim``, ``G.data_shape``).
         x: [N, *G.data_shape] target images in [-1, 1] (any device; moved to G's).
@@ -157,6 +186,10 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
         prior_weight: weight of ||z||^2 / z_dim for Gaussian z (ignored for uniform z).
         batch: images optimised at once (all their restarts together).
         z_dist: "normal" or "uniform"; default ``G.z_dist`` (else normal).
+        features: "none" (pixels only, the default), "D" or "digits" (see above).
+        feature_weight: weight of the relative feature error; None = 0.1 with features, else 0.
+        D: the run's discriminator (``D(x, c)``), needed for ``features="D"``
+            (:func:`load_discriminator` rebuilds it from a checkpoint).
 
     Returns:
         (z [N, z_dim], err [N]) on the CPU: the best z per image and its reconstruction error,
@@ -175,13 +208,17 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
     n, z_dim = len(x), G.z_dim
     dist = z_dist or getattr(G, "z_dist", "normal")
     labels = _labels(G, c, n)
+    feat_fn, weight = _feature_loss(G, features, feature_weight, D)
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     z_start = sample_z(restarts * n, z_dim, dist, gen).view(restarts, n, z_dim)  # drawn once: independent of batch
     bound = 3 ** 0.5
     best_z, best_err = torch.empty(n, z_dim), torch.empty(n)
     was_training = G.training
+    d_was_training = None if D is None or feat_fn is None else D.training
     G.eval()
+    if d_was_training is not None:
+        D.eval()  # BatchNorm's running statistics: each image's features on their own
     try:
         with torch.enable_grad():
             for s in range(0, n, batch):
@@ -190,10 +227,25 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
                 cb = None if labels is None else labels[s:s + b].to(device).repeat(restarts)  # [R*b]
                 z = z_start[:, s:s + b].reshape(restarts * b, z_dim).to(device).clone().requires_grad_(True)
                 opt = torch.optim.Adam([z], lr=lr)
+                target = None
+                if feat_fn is not None:
+                    with torch.no_grad():
+                        fx = feat_fn(xb, cb)  # [R*b, F]
+                        target = (fx, (fx ** 2).sum(1).clamp_min(1e-8))  # features and their squared norms
+
+                def fit(z):
+                    """Per-image loss [R*b] (pixels + weighted features) and the pixel error [R*b]."""
+                    gz = G(z, cb)
+                    pixel = ((gz - xb) ** 2).flatten(1).mean(1)
+                    total = pixel
+                    if target is not None:
+                        total = pixel + weight * ((feat_fn(gz, cb) - target[0]) ** 2).sum(1) / target[1]
+                    return total, pixel
+
                 for i in range(steps):
                     for group in opt.param_groups:
                         group["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * i / steps)))
-                    loss = ((G(z, cb) - xb) ** 2).flatten(1).mean(1).sum()
+                    loss = fit(z)[0].sum()
                     if prior_weight and dist != "uniform":
                         loss = loss + prior_weight * (z ** 2).mean(1).sum()
                     (z.grad,) = torch.autograd.grad(loss, [z])
@@ -202,13 +254,15 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
                         with torch.no_grad():
                             z.clamp_(-bound, bound)
                 with torch.no_grad():
-                    err = ((G(z, cb) - xb) ** 2).flatten(1).mean(1).view(restarts, b)  # [R, b]
-                    pick = err.argmin(0)  # [b]
+                    total, err = (v.view(restarts, b) for v in fit(z))  # [R, b] each
+                    pick = total.argmin(0)  # [b]
                     cols = torch.arange(b, device=device)
                     best_z[s:s + b] = z.detach().view(restarts, b, z_dim)[pick, cols].cpu()
                     best_err[s:s + b] = err[pick, cols].cpu()
     finally:
         G.train(was_training)
+        if d_was_training is not None:
+            D.train(d_was_training)
     return best_z, best_err
 
 
@@ -224,6 +278,103 @@ def _labels(G: nn.Module, c: int | torch.Tensor | None, n: int) -> torch.Tensor 
     if labels.shape != (n,) or (n and (int(labels.min()) < 0 or int(labels.max()) >= G.c_dim)):
         raise UserError(f"class labels must be {n} integers in 0..{G.c_dim - 1}; got {list(labels.shape)} values")
     return labels
+
+
+def _feature_loss(G: nn.Module, features: str, feature_weight: float | None,
+                  D: nn.Module | None):
+    """(f(x, c) -> [N, F] or None, weight): the feature map and weight of :func:`invert`'s feature term."""
+    if features not in FEATURES:
+        raise UserError(f"unknown features {features!r}; expected one of {', '.join(FEATURES)}")
+    if features == "none":
+        if feature_weight:
+            raise UserError(f"a feature weight ({feature_weight}) needs a feature space: features D or digits")
+        return None, 0.0
+    weight = FEATURE_WEIGHT if feature_weight is None else feature_weight
+    if not isinstance(weight, (int, float)) or not weight > 0 or not math.isfinite(weight):
+        raise UserError(f"--feature-weight must be a positive number with --features {features}; got {weight!r}")
+    shape = tuple(G.data_shape)
+    device = next(G.parameters()).device
+    if features == "digits":
+        if len(shape) != 3 or shape[0] not in (1, 3):
+            raise UserError(f"--features digits needs 1- or 3-channel images; this generator makes shape {list(shape)}")
+        from gankit.features import get_feature_extractor
+
+        net = get_feature_extractor("digits", device=str(device)).requires_grad_(False)
+        return (lambda x, c: net.features(x)), float(weight)
+    if D is None:
+        raise UserError("--features D needs the run's discriminator: pass D (gankit.apps.latent.load_discriminator)")
+    if tuple(D.data_shape) != shape:
+        raise UserError(f"the discriminator takes shape {list(D.data_shape)} but the generator makes {list(shape)}")
+    if getattr(D, "pac", 1) > 1:
+        raise UserError(f"this discriminator packs {D.pac} images into one input (D.pac), so its features are not "
+                        f"per image; use --features digits or none")
+    return (lambda x, c: discriminator_features(D, x, c)), float(weight)
+
+
+def discriminator_features(D: nn.Module, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    """D's penultimate features phi(x) [N, F]: the input of its last linear layer, the layer before the logit.
+
+    For the MLP discriminator, the output of its last hidden layer (after the activation); for
+    DCGAN's, the flattened output of its last convolution block. A conditional D with
+    ``cond="concat"`` sees the label as it does in training. Minibatch discrimination, which
+    compares each image with the others of the batch, is left out, so the features of one image
+    do not depend on the rest of the batch. Runs in whatever mode D is in (call ``D.eval()`` for
+    BatchNorm's running statistics, as :func:`invert` does).
+
+    Raises:
+        UserError: D is not a gankit discriminator or packs images (``pac`` > 1).
+    """
+    from gankit.models.dcgan import DCGANDiscriminator
+    from gankit.models.mlp import MLPDiscriminator
+
+    if getattr(D, "pac", 1) > 1:
+        raise UserError(f"D.pac = {D.pac}: the discriminator sees packs of images, not single ones")
+    if isinstance(D, MLPDiscriminator):
+        h = x.flatten(1)  # [N, F]
+        if D.embed is not None and D.cond == "concat":
+            h = torch.cat([h, D.embed(c)], dim=1)  # [N, F + c_dim]
+        return D.net[:-1](h)  # [N, hidden[-1]]
+    if isinstance(D, DCGANDiscriminator):
+        if D.c_dim and D.cond == "concat":
+            planes = nn.functional.one_hot(c, D.c_dim).to(x.dtype)[:, :, None, None]  # [N, c_dim, 1, 1]
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)
+        return D.body(x)  # [N, channels * s0 * s0]
+    raise UserError(f"discriminator_features knows gankit's MLP and DCGAN discriminators; got {type(D).__name__}")
+
+
+def load_discriminator(run_or_ckpt: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a run's discriminator D from its checkpoint, in eval mode and without gradients for its weights."""
+    from gankit.checkpoint import load_checkpoint
+    from gankit.config import from_dict, validate
+    from gankit.models import build_discriminator
+
+    state = load_checkpoint(run_or_ckpt)
+    cfg = validate(from_dict(state["config"]))
+    D = build_discriminator(cfg, tuple(state["data_shape"]))
+    D.load_state_dict(state["D"])
+    return D.to(device).eval().requires_grad_(False)
+
+
+def invert_best_class(G: nn.Module, x: torch.Tensor, **kw) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`invert` for a conditional G without labels: try every class, keep the best per image.
+
+    Each image is inverted once per class (c_dim times the work of :func:`invert`); the class
+    whose best z gives the smallest pixel error wins. That is the label G reconstructs the image
+    best with, a guess at the class, not a classifier's answer.
+
+    Returns:
+        (z [N, z_dim], err [N], labels [N] int64).
+    """
+    if not G.c_dim:
+        raise UserError("invert_best_class needs a conditional generator (c_dim > 0)")
+    if "c" in kw:
+        raise UserError("invert_best_class chooses the labels itself; do not pass c")
+    results = [invert(G, x, c=k, **kw) for k in range(G.c_dim)]
+    errs = torch.stack([e for _, e in results])  # [K, N]
+    labels = errs.argmin(0)  # [N]
+    cols = torch.arange(len(x))
+    z = torch.stack([z for z, _ in results])[labels, cols]  # [N, z_dim]
+    return z, errs[labels, cols], labels
 
 
 @dataclass
@@ -295,14 +446,16 @@ def latent_paths(G: nn.Module, z0: torch.Tensor, z1: torch.Tensor, steps: int, m
 
 def interpolate_run(run_or_ckpt: str | os.PathLike, out: str | os.PathLike = "interpolation.png", steps: int = 10,
                     pairs: int = 4, seed: int = 0, mode: str = "auto", between_real: tuple[int, int] | None = None,
-                    split: str = "test", invert_steps: int = 500, restarts: int = 4, prior_weight: float = 0.0) -> dict:
+                    split: str = "test", invert_steps: int = 500, restarts: int = 4, prior_weight: float = 0.0,
+                    between_seeds: tuple[int, int] | None = None) -> dict:
     """What ``gankit interpolate`` does: paths through a trained G's latent space, drawn or saved.
 
     Without ``between_real``: ``pairs`` random pairs of z from the prior (seeded by ``seed``), one
     row per pair with G(z_t) along the path. With ``between_real = (i, j)``: real images i and j of
     the run's dataset (``split``, test by default) are inverted (:func:`invert`, ``invert_steps``
     Adam steps, ``restarts`` starts, seed ``seed``, ``prior_weight``) and the one row is real i, G along the path
-    from z_i to z_j, real j.
+    from z_i to z_j, real j. With ``between_seeds = (a, b)``: the one row walks from the z of seed a
+    to that of seed b (:func:`seed_z`, the same z as ``gankit arithmetic``'s ``seed:N`` operands).
 
     A conditional G (c_dim > 0) draws each random row with one class, drawn from the seed, at
     both ends. Between real images each image is inverted with its own label, and the path uses
@@ -336,6 +489,8 @@ def interpolate_run(run_or_ckpt: str | os.PathLike, out: str | os.PathLike = "in
         raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
     if not isinstance(steps, int) or steps < 2:
         raise UserError(f"--steps must be >= 2 (the path includes both ends); got {steps}")
+    if between_real is not None and between_seeds is not None:
+        raise UserError("give --between-real or --between, not both")
     if between_real is None and (not isinstance(pairs, int) or pairs < 1):
         raise UserError(f"--pairs must be >= 1; got {pairs}")
     if invert_steps < 1 or restarts < 1:
@@ -383,6 +538,11 @@ def interpolate_run(run_or_ckpt: str | os.PathLike, out: str | os.PathLike = "in
         result.update(index=[i, j], labels=None if y_real is None else [int(v) for v in y_real],
                       error=[float(e) for e in err], relative_error=[float(r) for r in rel],
                       poor=[bool(r > POOR_RECONSTRUCTION) for r in rel])
+    elif between_seeds is not None:
+        z0, z1 = (seed_z(int(v), G.z_dim, dist)[None] for v in between_seeds)  # [1, z_dim] each
+        c = torch.randint(G.c_dim, (1,), generator=gen) if G.c_dim else None
+        paths = latent_paths(G, z0, z1, steps, mode, c=c)
+        result["seeds"] = [int(v) for v in between_seeds]
     else:
         z0 = sample_z(pairs, G.z_dim, dist, gen)
         z1 = sample_z(pairs, G.z_dim, dist, gen)
@@ -457,3 +617,341 @@ def save_path_plot(x: torch.Tensor, path: str | os.PathLike, data: torch.Tensor 
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+# ---------------------------------------------------------------- inverting given images: gankit invert
+
+_INDEX_SPEC = re.compile(r"^(train|test|all):(.*)$")
+
+
+def _dataset_split(cfg, split: str, cache: dict | None = None):
+    """The run's dataset split (built once per call site through ``cache``)."""
+    from gankit.data import build_dataset
+
+    if cache is not None and split in cache:
+        return cache[split]
+    data = build_dataset(cfg.data, split)
+    if cache is not None:
+        cache[split] = data
+    return data
+
+
+def _check_index(v: int, data, split: str, what: str) -> None:
+    n = len(data)
+    if not 0 <= v < n:
+        raise UserError(f"{what} index {v} is out of range: the {split} split of {data.name} has {n} examples, "
+                        f"valid indices are 0..{n - 1}")
+
+
+def load_images(spec: str | os.PathLike, G: nn.Module, cfg) -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+    """The images ``gankit invert`` takes, as [N, *G.data_shape] in [-1, 1], with labels and names.
+
+    ``spec`` is ``train:I,J,K`` / ``test:I,J,K`` / ``all:I,J,K`` (examples of the run's own
+    dataset, ``cfg.data``), a folder of images (class subfolders give labels), one image file
+    (.png, .jpg, ...) or a .npy / .npz array ("y" gives labels). Files are read by gankit's data
+    loaders (:mod:`gankit.data.images`, the same rules as ``gankit train --data``) and then
+    converted to G's channels and resized to G's size (bilinear, antialiased).
+
+    Returns:
+        (x [N, *shape], labels [N] or None, names: "test:4" or the file's name per image).
+
+    Raises:
+        UserError: bad index syntax or an index out of range, a missing or unreadable file, or
+            data of a shape G does not make.
+    """
+    from gankit.data.images import (IMAGE_EXTENSIONS, _read_image, convert_channels, load_array_file,
+                                    load_image_folder, resize_images, uint8_to_model)
+
+    shape = tuple(G.data_shape)
+    text = str(spec)
+    m = _INDEX_SPEC.match(text)
+    if m is not None:
+        split, body = m.groups()
+        parts = [p.strip() for p in body.split(",")]
+        if not body.strip() or not all(re.fullmatch(r"-?\d+", p) for p in parts):
+            raise UserError(f"bad image spec {text!r}: expected {split}:I,J,K with whole-number indices, e.g. {split}:0,5,9")
+        data = _dataset_split(cfg, split)
+        idx = [int(p) for p in parts]
+        for v in idx:
+            _check_index(v, data, split, "image")
+        y = None if data.y is None else data.y[idx]
+        return data.x[idx], y, [f"{split}:{v}" for v in idx]
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise UserError(f"images {text!r}: no such file or folder; expected a folder of images, an image file, "
+                        f".npy / .npz, or train:I,J / test:I,J indices into the run's dataset")
+    names: list[str]
+    y = None
+    if path.is_dir():
+        data = load_image_folder(path, size=shape[-1] if len(shape) == 3 else 0,
+                                 channels=shape[0] if len(shape) == 3 else 0)
+        x, y = data.x, data.y
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+                       and not p.name.startswith("."))
+        if not files:  # class subfolders, in the loader's order
+            files = [f for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+                     for f in sorted(q for q in sub.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS
+                                     and not q.name.startswith("."))]
+        names = [str(f.relative_to(path)) for f in files] if len(files) == len(x) else [str(i) for i in range(len(x))]
+    elif path.suffix.lower() in IMAGE_EXTENSIONS:
+        if len(shape) != 3:
+            raise UserError(f"{text} is an image, but this generator makes vectors of shape {list(shape)}")
+        pixels = _read_image(path, gray=shape[0] == 1)  # [H, W, C] uint8
+        x = uint8_to_model(pixels).permute(2, 0, 1)[None]  # [1, C, H, W]
+        names = [path.name]
+    elif path.suffix.lower() in (".npy", ".npz"):
+        data = load_array_file(path)
+        x, y = data.x, data.y
+        names = [f"{path.name}[{i}]" for i in range(len(x))]
+    else:
+        raise UserError(f"images {text!r} is a {path.suffix or 'suffix-less'} file; expected a folder, an image "
+                        f"({', '.join(IMAGE_EXTENSIONS)}), .npy or .npz")
+    if x.dim() == 4 and len(shape) == 3:
+        x = resize_images(convert_channels(x, shape[0]), shape[-1])  # G's channels and size
+    if tuple(x.shape[1:]) != shape:
+        raise UserError(f"images from {text} have shape {list(x.shape[1:])}; this generator makes {list(shape)}")
+    return x.float().contiguous(), y, names
+
+
+def _pair_rows(top: torch.Tensor, bottom: torch.Tensor, columns: int = 16) -> tuple[torch.Tensor, int]:
+    """Tiles for a picture with rows of ``top`` over rows of ``bottom``, ``columns`` per row, blanks (-1) at the end."""
+    n = len(top)
+    cols = max(1, min(columns, n))
+    pad = (-n) % cols
+    blank = -torch.ones(pad, *top.shape[1:])
+    top, bottom = torch.cat([top, blank]), torch.cat([bottom, blank])
+    rows = [t for r in range(len(top) // cols) for t in (top[r * cols:(r + 1) * cols], bottom[r * cols:(r + 1) * cols])]
+    return torch.cat(rows), cols
+
+
+def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike = "z.npz",
+               steps: int = 500, restarts: int = 4, seed: int = 0, features: str = "none",
+               feature_weight: float | None = None, prior_weight: float = 0.0, lr: float = 0.05) -> dict:
+    """What ``gankit invert`` does: find z (and c) for given images and write them with G's reconstructions.
+
+    ``images``: see :func:`load_images`. The fit is :func:`invert` (``steps``, ``restarts``,
+    ``seed``, ``features`` none / D / digits, ``feature_weight``, ``prior_weight``, ``lr``). A
+    conditional G uses the images' labels when they come with some (a split of a labelled dataset,
+    class subfolders, an .npz with "y"), and otherwise tries every class and keeps the best per
+    image (:func:`invert_best_class`).
+
+    Writes ``out`` (.npz): z [N, z_dim], recon [N, *shape] (G(z, c)), x [N, *shape] (the
+    originals on the [-1, 1] scale), error [N] (mean squared pixel error, [-1, 1] scale), names [N],
+    c [N] for a conditional G, labels [N] where the images have labels, and the settings (steps,
+    restarts, seed, features, feature_weight, prior_weight). For images, also a PNG beside it
+    (``out`` with suffix .png): rows of up to 16 originals, each over the row of their
+    reconstructions.
+
+    Returns:
+        dict with "out", "png" (None for vector data), "names", "error" (list of floats), "z",
+        "c" (tensor or None), "labels" (tensor or None), "label_source" ("data", "best" or None).
+    """
+    from gankit.generate import load_generator
+
+    out = Path(out)
+    if out.suffix.lower() != ".npz":
+        raise UserError(f"--out must end in .npz (z, reconstructions and errors as arrays); got {str(out)!r}")
+    if not out.parent.exists():
+        raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    if features not in FEATURES:
+        raise UserError(f"unknown features {features!r}; expected one of {', '.join(FEATURES)}")
+    G, cfg, _ = load_generator(run_or_ckpt)
+    x, labels, names = load_images(images, G, cfg)
+    D = load_discriminator(run_or_ckpt) if features == "D" else None
+    kw = dict(steps=steps, restarts=restarts, seed=seed, features=features, feature_weight=feature_weight,
+              prior_weight=prior_weight, lr=lr, D=D, z_dist=getattr(G, "z_dist", cfg.z_dist))
+    c = None
+    source = None
+    if G.c_dim and labels is not None and int(labels.max()) < G.c_dim:
+        c, source = labels.long(), "data"
+        z, err = invert(G, x, c=c, **kw)
+    elif G.c_dim:
+        z, err, c = invert_best_class(G, x, **kw)
+        source = "best"
+    else:
+        z, err = invert(G, x, **kw)
+    with torch.no_grad():
+        recon = G(z, c)
+    weight = 0.0 if features == "none" else (FEATURE_WEIGHT if feature_weight is None else float(feature_weight))
+    arrays = {"z": z.numpy(), "recon": recon.numpy(), "x": x.numpy(), "error": err.numpy(),
+              "names": np.array(names, dtype=np.str_), "steps": np.int64(steps), "restarts": np.int64(restarts),
+              "seed": np.int64(seed), "features": np.str_(features), "feature_weight": np.float64(weight),
+              "prior_weight": np.float64(prior_weight)}
+    if c is not None:
+        arrays["c"] = c.numpy()
+    if labels is not None:
+        arrays["labels"] = labels.numpy()
+    np.savez_compressed(out, **arrays)
+    png = None
+    if len(G.data_shape) == 3:
+        from gankit.viz import save_image_grid
+
+        tiles, cols = _pair_rows(x, recon)
+        png = save_image_grid(tiles, out.with_suffix(".png"), nrow=cols, scale=tile_scale(G.data_shape[-1]))
+    return {"out": out, "png": png, "names": names, "error": [float(e) for e in err], "z": z, "c": c,
+            "labels": labels, "label_source": source}
+
+
+# ---------------------------------------------------------------- latent arithmetic: gankit arithmetic
+
+#: Real images averaged per ``class:K`` operand of an unconditional G, as Radford et al. (2016),
+#: section 6.3, average the z of three exemplars per concept.
+PER_CLASS = 3
+
+#: Half-width of the uniform noise added to the result z for the extra samples (Radford et al.
+#: 2016, Figure 7: the other samples are the result plus noise of scale +-0.25).
+ARITHMETIC_NOISE = 0.25
+
+_OPERAND = {"seed": re.compile(r"^seed:(\d+)$"), "real": re.compile(r"^real:(?:(train|test|all):)?(\d+)$"),
+            "class": re.compile(r"^class:(\d+)$")}
+
+
+def parse_operand(spec: str) -> tuple:
+    """``seed:N`` -> ("seed", N); ``real:test:I`` (or ``real:I``, the test split) -> ("real", split, I); ``class:K`` -> ("class", K).
+
+    Example:
+        >>> parse_operand("seed:3"), parse_operand("real:train:7"), parse_operand("class:1")
+        (('seed', 3), ('real', 'train', 7), ('class', 1))
+    """
+    text = str(spec).strip()
+    for kind, rx in _OPERAND.items():
+        m = rx.match(text)
+        if m:
+            if kind == "real":
+                return ("real", m.group(1) or "test", int(m.group(2)))
+            return (kind, int(m.group(1)))
+    raise UserError(f"bad z operand {spec!r}: expected seed:N (a draw from the prior), real:test:I (or real:train:I; "
+                    f"a real example, inverted) or class:K (a class's mean z)")
+
+
+def seed_z(seed: int, z_dim: int, dist: str) -> torch.Tensor:
+    """The z of ``seed:N``: the first draw [z_dim] of the prior from a generator seeded with N."""
+    return sample_z(1, z_dim, dist, torch.Generator().manual_seed(int(seed)))[0]
+
+
+def arithmetic(run_or_ckpt: str | os.PathLike, plus: list[str], minus: list[str] = (),
+               out: str | os.PathLike = "arithmetic.png", n: int = 8, seed: int = 0, noise: float = ARITHMETIC_NOISE,
+               per_class: int = PER_CLASS, invert_steps: int = 500, restarts: int = 4) -> dict:
+    """What ``gankit arithmetic`` does: z = sum(plus) - sum(minus), drawn with its operands.
+
+    Operands (:func:`parse_operand`): ``seed:N`` is the prior draw :func:`seed_z`;
+    ``real:SPLIT:I`` is the z :func:`invert` finds for example I of the run's dataset (seed
+    ``seed``, ``invert_steps``, ``restarts``); ``class:K`` is, for an unconditional G, the mean z
+    of the inversions of the first ``per_class`` examples of class K in the test split (the
+    dataset needs labels). A conditional G keeps the class in c, not in z: there ``class:K``
+    adds nothing to z and sets the result's label (the last ``--plus`` operand that carries a
+    label, class:K or a real example, decides it; one is needed), and every operand is drawn
+    with its own label (seed operands with the result's).
+
+    The picture (``out`` .png): the first row holds each plus operand's G(z), then each minus
+    operand's, then the result G(z); with ``n`` > 0 a second row holds ``n`` samples of G at the
+    result plus uniform noise in [-noise, noise] per coordinate (seeded by ``seed``). Blank tiles
+    fill the shorter row. ``out`` ending in .npz writes the arrays instead: z_ops [K, z_dim],
+    signs [K] (+1 / -1), ops [K], z [z_dim], x [*shape] (G of the result), samples [n, *shape],
+    z_samples [n, z_dim], and c_ops / c for a conditional G.
+
+    Returns:
+        dict with "out", "operands" (list of dicts: spec, sign, z, label, error for real or class
+        operands), "z" (the result), "label" (or None), "columns", "rows".
+    """
+    from gankit.generate import load_generator
+
+    out = Path(out)
+    if out.suffix.lower() not in (".png", ".npz"):
+        raise UserError(f"--out must end in .png (a picture) or .npz (arrays); got {str(out)!r}")
+    if not out.parent.exists():
+        raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    if not plus:
+        raise UserError("latent arithmetic needs at least one --plus operand")
+    if not isinstance(n, int) or n < 0:
+        raise UserError(f"--n must be an integer >= 0; got {n!r}")
+    if not isinstance(per_class, int) or per_class < 1:
+        raise UserError(f"per_class must be >= 1; got {per_class!r}")
+    if not noise >= 0:
+        raise UserError(f"--noise must be >= 0; got {noise}")
+    ops = [(s, +1, parse_operand(s)) for s in plus] + [(s, -1, parse_operand(s)) for s in minus]
+    G, cfg, _ = load_generator(run_or_ckpt)
+    shape = tuple(G.data_shape)
+    if len(shape) != 3:
+        raise UserError(f"gankit arithmetic draws images; this run's data are vectors of shape {list(shape)}")
+    dist = getattr(G, "z_dist", cfg.z_dist)
+    cache: dict = {}
+    operands = []
+    for spec, sign, op in ops:
+        entry = {"spec": spec, "sign": sign, "label": None, "error": None}
+        if op[0] == "seed":
+            entry["z"] = seed_z(op[1], G.z_dim, dist)
+        elif op[0] == "real":
+            split, i = op[1], op[2]
+            data = _dataset_split(cfg, split, cache)
+            _check_index(i, data, split, f"{spec}:")
+            y = None if data.y is None else data.y[i:i + 1]
+            if G.c_dim and y is None:
+                raise UserError(f"this generator is conditional but the {split} split of {data.name} has no labels")
+            z, err = invert(G, data.x[i:i + 1], steps=invert_steps, restarts=restarts, seed=seed,
+                            c=y if G.c_dim else None, z_dist=dist)
+            entry.update(z=z[0], error=[float(err[0])], label=None if y is None else int(y[0]))
+        else:
+            k = op[1]
+            if G.c_dim:
+                if not 0 <= k < G.c_dim:
+                    raise UserError(f"{spec}: this conditional generator has classes 0..{G.c_dim - 1}")
+                entry.update(z=torch.zeros(G.z_dim), label=k)
+            else:
+                data = _dataset_split(cfg, "test", cache)
+                if data.y is None:
+                    raise UserError(f"{spec} needs labelled data, but the test split of {data.name} has no labels")
+                idx = torch.nonzero(data.y == k).flatten()[:per_class]
+                if len(idx) == 0:
+                    raise UserError(f"{spec}: the test split of {data.name} has no example of class {k} "
+                                    f"(labels 0..{int(data.y.max())})")
+                z, err = invert(G, data.x[idx], steps=invert_steps, restarts=restarts, seed=seed, z_dist=dist)
+                entry.update(z=z.mean(0), error=[float(e) for e in err], index=[int(v) for v in idx])
+        operands.append(entry)
+    z_plus = torch.stack([o["z"] for o in operands if o["sign"] > 0]).sum(0)
+    z_minus = [o["z"] for o in operands if o["sign"] < 0]
+    z_res = z_plus - torch.stack(z_minus).sum(0) if z_minus else z_plus  # [z_dim]
+    label = None
+    if G.c_dim:
+        carried = [o["label"] for o in operands if o["sign"] > 0 and o["label"] is not None]
+        if not carried:
+            raise UserError("this generator is conditional: give the result a class with --plus class:K "
+                            "(or a --plus real:SPLIT:I operand)")
+        label = carried[-1]
+    gen = torch.Generator().manual_seed(seed)
+    z_samples = z_res + noise * (2 * torch.rand(n, G.z_dim, generator=gen) - 1)  # [n, z_dim]
+    z_ops = torch.stack([o["z"] for o in operands])  # [K, z_dim]
+    c_ops = c_res = c_samples = None
+    if G.c_dim:
+        c_ops = torch.tensor([label if o["label"] is None else o["label"] for o in operands])
+        c_res, c_samples = torch.tensor([label]), torch.full((n,), label)
+    was_training = G.training
+    G.eval()
+    try:
+        with torch.no_grad():
+            x_ops = G(z_ops, c_ops)  # [K, *shape]
+            x_res = G(z_res[None], c_res)  # [1, *shape]
+            x_samples = G(z_samples, c_samples) if n else torch.empty(0, *shape)
+    finally:
+        G.train(was_training)
+    first = torch.cat([x_ops, x_res])  # [K + 1, *shape]
+    columns = max(len(first), n)
+    rows = 1 + (n > 0)
+    if out.suffix.lower() == ".npz":
+        arrays = {"z_ops": z_ops.numpy(), "signs": np.array([o["sign"] for o in operands], dtype=np.int64),
+                  "ops": np.array([o["spec"] for o in operands], dtype=np.str_), "z": z_res.numpy(),
+                  "x": x_res[0].numpy(), "x_ops": x_ops.numpy(), "samples": x_samples.numpy(),
+                  "z_samples": z_samples.numpy(), "seed": np.int64(seed), "noise": np.float64(noise)}
+        if G.c_dim:
+            arrays.update(c_ops=c_ops.numpy(), c=np.int64(label))
+        np.savez_compressed(out, **arrays)
+    else:
+        from gankit.viz import save_image_grid
+
+        def padded(t):
+            return torch.cat([t, -torch.ones(columns - len(t), *shape)])
+
+        tiles = torch.cat([padded(first)] + ([padded(x_samples)] if n else []))
+        save_image_grid(tiles, out, nrow=columns, scale=tile_scale(shape[-1]))
+    return {"out": out, "operands": operands, "z": z_res, "label": label, "columns": columns, "rows": rows,
+            "x": x_res[0], "samples": x_samples, "z_samples": z_samples}
