@@ -108,9 +108,19 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class VAEConfig:
+    """The variational autoencoder baseline (model = "vae"; Kingma & Welling 2014, docs/vae.md)."""
+
+    beta: float = 1.0  # weight of the KL term; 1 = the ELBO of Kingma & Welling (2014), eq. 10
+    likelihood: str = "bernoulli"  # p(x|z): "bernoulli" on [0,1] pixels (K&W's MNIST decoder) | "gaussian" with fixed sigma
+    sigma: float = 0.1  # gaussian: the decoder's fixed std on [-1, 1] pixels
+
+
+@dataclass(frozen=True)
 class RunConfig:
     preset: str = "quick"  # name of the preset this config started from
     description: str = ""  # one line shown by `gankit presets`
+    model: str = "gan"  # "gan": G and D trained by Algorithm 1 | "vae": G is the decoder of a VAE with an encoder E
     z_dim: int = 100  # dimension of the noise z
     z_dist: str = "normal"  # "normal": N(0, I) | "uniform": U(-sqrt 3, sqrt 3)^z_dim (unit variance)
     c_dim: int = 0  # classes G and D are conditioned on (the data's labels); 0 = unconditional
@@ -120,10 +130,13 @@ class RunConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    vae: VAEConfig = field(default_factory=VAEConfig)
 
 
 # Allowed values of the string fields; checked by validate().
 CHOICES: dict[str, tuple[str, ...]] = {
+    "model": ("gan", "vae"),
+    "vae.likelihood": ("bernoulli", "gaussian"),
     "z_dist": ("normal", "uniform"),
     "G.arch": ("mlp", "dcgan"),
     "G.act": ("relu", "leaky_relu"),
@@ -232,7 +245,28 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UserError(f"config key 'data.channels' must be 0, 1 or 3; got {cfg.data.channels!r}")
     if any(h <= 0 for h in cfg.G.hidden + cfg.D.hidden):
         raise UserError(f"layer widths must be positive; got G.hidden={list(cfg.G.hidden)}, D.hidden={list(cfg.D.hidden)}")
+    if cfg.model == "vae":
+        _validate_vae(cfg)
     return cfg
+
+
+def _validate_vae(cfg: RunConfig) -> None:
+    """The VAE's decoder is G and its encoder is D's body: the GAN-only options have no meaning there."""
+    v = cfg.vae
+    if not v.beta >= 0.0:
+        raise UserError(f"config key 'vae.beta' must be >= 0; got {v.beta!r}")
+    if not v.sigma > 0.0:
+        raise UserError(f"config key 'vae.sigma' must be > 0; got {v.sigma!r}")
+    if cfg.z_dist != "normal":
+        raise UserError(f"model=vae needs z_dist='normal' (the VAE's prior is N(0, I)); got z_dist={cfg.z_dist!r}")
+    if v.likelihood == "bernoulli" and cfg.G.arch == "mlp" and cfg.G.out == "linear":
+        raise UserError("vae.likelihood='bernoulli' needs pixel means in [-1, 1]: set G.out to 'tanh' or 'sigmoid', "
+                        "or use vae.likelihood='gaussian'")
+    unsupported = [("c_dim", cfg.c_dim, 0), ("D.pac", cfg.D.pac, 1), ("D.mbd", cfg.D.mbd, 0),
+                   ("D.spectral_norm", cfg.D.spectral_norm, False), ("train.d_steps", cfg.train.d_steps, 1)]
+    for key, value, off in unsupported:
+        if value != off:
+            raise UserError(f"config key {key!r} must be {json.dumps(off)} for model=vae (a GAN-only option); got {json.dumps(value)}")
 
 
 def _flatten(d: dict[str, Any], prefix: str = ""):

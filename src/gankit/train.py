@@ -8,6 +8,10 @@
         update G by descending the G loss (non-saturating -log D(G(z)) by default)
         update G_ema
 
+With ``model = "vae"`` the same loop trains a variational autoencoder instead (Kingma & Welling
+2014; gankit.models.vae): each step is one gradient step on the negative ELBO of a fresh minibatch,
+G is the decoder and the encoder E takes D's place in the checkpoint (as "E", "opt_E").
+
 The whole loop is the one function :func:`train`; everything it needs to continue (weights,
 optimizer moments, RNG states, the minibatch order) is in one checkpoint, so a resumed run ends
 bitwise where an uninterrupted one would (on the CPU).
@@ -40,6 +44,7 @@ from gankit.data import build_dataset
 from gankit.errors import UserError
 from gankit.losses import D_LOSSES, G_LOSSES, gradient_penalty, r1_penalty
 from gankit.models import MinibatchDiscrimination, build_discriminator, build_generator, sample_z
+from gankit.models.vae import build_encoder, vae_loss
 from gankit.stats import StatsLog
 from gankit.viz import save_samples
 
@@ -52,7 +57,7 @@ class TrainResult:
     checkpoint: Path  # the last checkpoint written
     samples: Path | None  # the last sample picture written
     G: nn.Module | None = None  # the trained networks as this process holds them (G_ema: the average drawn from)
-    D: nn.Module | None = None
+    D: nn.Module | None = None  # a VAE run: its encoder E
     G_ema: nn.Module | None = None
 
 
@@ -287,10 +292,15 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
     shape = tuple(data.shape)
     channels_last = t.channels_last and uses_convolutions(cfg) and len(shape) == 3
 
-    # Build networks and optimizers (identical on every rank: same seed).
+    # Build networks and optimizers (identical on every rank: same seed). A VAE's decoder is G and its
+    # encoder E plays D's part in the code below (its own optimizer, lr_d, stored as "E" / "opt_E").
+    vae = cfg.model == "vae"
+    if vae and world.parallel:
+        raise UserError("model=vae trains in one process only; run `gankit train` without torchrun")
+    d_key = "E" if vae else "D"
     torch.manual_seed(t.seed)
     G = build_generator(cfg, shape, x_mean=x_all.mean(0)).to(device)
-    D = build_discriminator(cfg, shape).to(device)
+    D = (build_encoder if vae else build_discriminator)(cfg, shape).to(device)
     if channels_last:  # NHWC: the layout oneDNN and cuDNN convolve fastest; values and state_dicts are unchanged
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         x_all = x_all.contiguous(memory_format=torch.channels_last)
@@ -313,17 +323,17 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
     probabilities = cfg.loss.d_loss == "bce"  # D(x) is a probability only in the paper's game
     gp_lambda, r1_gamma, clip = cfg.loss.gp_lambda, cfg.loss.r1_gamma, cfg.loss.clip  # 0 = off
     d_params = list(D.parameters())
-    fused = t.fused_d and scores_independently(D)
+    fused = t.fused_d and not vae and scores_independently(D)
     step = 0
 
     if state is not None:
         if tuple(state["data_shape"]) != shape:
             raise UserError(f"the data now has shape {list(shape)} but the checkpoint was trained on {list(state['data_shape'])}")
         G.load_state_dict(state["G"])
-        D.load_state_dict(state["D"])
+        D.load_state_dict(state[d_key])
         G_ema.load_state_dict(state["G_ema"])
         opt_G.load_state_dict(state["opt_G"])
-        opt_D.load_state_dict(state["opt_D"])
+        opt_D.load_state_dict(state[f"opt_{d_key}"])
         sampler.load_state_dict(state["sampler"])  # global: valid for any number of processes
         z_gen.set_state(state["rng"]["z"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -369,8 +379,8 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(device)
         return {"config": to_dict(cfg), "step": step, "data_shape": list(shape), "data_info": data.info,
-                "G": G.state_dict(), "D": D.state_dict(), "G_ema": G_ema.state_dict(),
-                "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "sampler": sampler.state_dict(),
+                "G": G.state_dict(), d_key: D.state_dict(), "G_ema": G_ema.state_dict(),
+                "opt_G": opt_G.state_dict(), f"opt_{d_key}": opt_D.state_dict(), "sampler": sampler.state_dict(),
                 "rng": rng, "z_fixed": z_fixed.cpu(), "world_size": world.size}
 
     def save_grid() -> Path:
@@ -431,6 +441,20 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
         opt_G.step()
         return loss_G, gnorm
 
+    def elbo_update():
+        """VAE: one step of E and G together on the negative ELBO of a fresh minibatch; returns (loss, recon, kl, grad norms)."""
+        x = x_all[sampler.next()[mine]]  # [m, *shape]
+        eps = torch.randn(b * world.size, cfg.z_dim, generator=z_gen, device=device)[mine]  # [m, z_dim]
+        with autocast():
+            loss, recon, kl = vae_loss(D_update, G_update, x, eps, cfg.vae)
+        opt_G.zero_grad(set_to_none=True)
+        opt_D.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm_E, gnorm_G = grad_norm(D), grad_norm(G)
+        opt_D.step()
+        opt_G.step()
+        return loss, recon, kl, gnorm_E, gnorm_G
+
     ema_params = list(G_ema.parameters())
     g_params = list(G.parameters())
     samples_path = None
@@ -451,12 +475,14 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
                     if "momentum" in group and cfg.optim.name == "sgd":
                         group["momentum"] = mom
 
-            # Update D k times, then G once.
-            D.requires_grad_(True)
-            for _ in range(t.d_steps):
-                loss_D, logits_real, logits_fake, penalties, gnorm_D = d_update()
-            D.requires_grad_(False)
-            loss_G, gnorm_G = g_update()
+            if vae:  # one step on the negative ELBO
+                loss, recon, kl, gnorm_E, gnorm_G = elbo_update()
+            else:  # Update D k times, then G once.
+                D.requires_grad_(True)
+                for _ in range(t.d_steps):
+                    loss_D, logits_real, logits_fake, penalties, gnorm_D = d_update()
+                D.requires_grad_(False)
+                loss_G, gnorm_G = g_update()
 
             # Update G_ema.
             if t.ema > 0:
@@ -471,14 +497,18 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
 
             # Record statistics; they are read back to the host once per log interval.
             # D's verdicts: probabilities for the paper's bce game; raw scores (critic values) otherwise,
-            # where a sigmoid of the score would mean nothing.
-            if probabilities:
-                verdicts = {"D_real": torch.sigmoid(logits_real.detach()).mean(), "D_fake": torch.sigmoid(logits_fake.detach()).mean()}
+            # where a sigmoid of the score would mean nothing. A VAE records -ELBO (loss), recon and KL.
+            if vae:
+                log.add(step, loss=loss.detach(), recon=recon.detach(), kl=kl.detach(), grad_norm_E=gnorm_E,
+                        grad_norm_G=gnorm_G, lr_g=lr_g)
             else:
-                verdicts = {"score_real": logits_real.detach().mean(), "score_fake": logits_fake.detach().mean()}
-            log.add(step, loss_D=loss_D.detach(), loss_G=loss_G.detach(), **verdicts,
-                    grad_norm_D=gnorm_D, grad_norm_G=gnorm_G, lr_g=lr_g,
-                    **{name: p.detach() for name, p in penalties.items()})
+                if probabilities:
+                    verdicts = {"D_real": torch.sigmoid(logits_real.detach()).mean(), "D_fake": torch.sigmoid(logits_fake.detach()).mean()}
+                else:
+                    verdicts = {"score_real": logits_real.detach().mean(), "score_fake": logits_fake.detach().mean()}
+                log.add(step, loss_D=loss_D.detach(), loss_G=loss_G.detach(), **verdicts,
+                        grad_norm_D=gnorm_D, grad_norm_G=gnorm_G, lr_g=lr_g,
+                        **{name: p.detach() for name, p in penalties.items()})
             stopping = stop.requested and not world.parallel
             if step % t.log_every == 0 or step % t.ckpt_every == 0 or step == t.steps:  # never checkpoint unchecked steps
                 means = log.flush()
@@ -490,7 +520,9 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
                     kept = ckpt.CHECKPOINT_NAME + " from an earlier step" if (run_dir / ckpt.CHECKPOINT_NAME).exists() else "no checkpoint (none was due yet)"
                     raise TrainingDiverged(f"training diverged: {name} became NaN or infinite at step {bad_step} "
                                            f"(see {run_dir / 'stats.jsonl'}); kept {kept}; try a lower optim.lr_d / optim.lr_g")
-                bar.set_postfix({"loss_D": f"{means['loss_D']:.3f}", "loss_G": f"{means['loss_G']:.3f}",
+                bar.set_postfix({"-ELBO": f"{means['loss']:.1f}", "recon": f"{means['recon']:.1f}", "KL": f"{means['kl']:.1f}"}
+                                if vae else
+                                {"loss_D": f"{means['loss_D']:.3f}", "loss_G": f"{means['loss_G']:.3f}",
                                  **({"D(x)": f"{means['D_real']:.2f}", "D(G(z))": f"{means['D_fake']:.2f}"} if probabilities
                                     else {"f(x)": f"{means['score_real']:.2f}", "f(G(z))": f"{means['score_fake']:.2f}"})},
                                 refresh=False)
