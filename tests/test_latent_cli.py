@@ -304,3 +304,26 @@ def test_load_discriminator(digits_run):
     D = load_discriminator(digits_run)
     assert not D.training and all(not p.requires_grad for p in D.parameters())
     assert discriminator_features(D, torch.zeros(2, 1, 8, 8)).shape == (2, 32)
+
+
+def test_conditional_generator(tmp_path_factory, tmp_path, digits_test, capsys):
+    cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
+                                                 "c_dim=10", "train.batch=16", "train.steps=5", "train.snapshot_every=5",
+                                                 "train.grid=10"])
+    run = train(cfg, out=tmp_path_factory.mktemp("cruns"), progress=False).run_dir
+    # arithmetic: class:K adds nothing to z and sets the result's label; operands keep their own labels
+    res = arithmetic(run, ["seed:1", "class:3"], ["seed:2"], out=tmp_path / "c.npz", n=2)
+    a = np.load(tmp_path / "c.npz")
+    assert res["label"] == 3 and int(a["c"]) == 3 and list(a["c_ops"]) == [3, 3, 3]
+    assert torch.equal(res["z"], (seed_z(1, 4, "normal") + torch.zeros(4)) - seed_z(2, 4, "normal"))
+    user_error(lambda: arithmetic(run, ["seed:1"], out=tmp_path / "d.npz"), "give the result a class")
+    user_error(lambda: arithmetic(run, ["class:10"], out=tmp_path / "d.npz"), "classes 0..9")
+    # invert: labelled data use their labels; unlabelled images get the best class
+    np.save(tmp_path / "x.npy", digits_test.x[:2, 0].numpy())
+    code, out, err = _run(["invert", str(run), str(tmp_path / "x.npy"), "--steps", "5", "--restarts", "1",
+                           "--out", str(tmp_path / "u.npz")], capsys)
+    assert code == 0 and "best of all classes" in out, err
+    assert np.load(tmp_path / "u.npz")["c"].shape == (2,)
+    code, out, err = _run(["invert", str(run), "test:0,1", "--steps", "5", "--restarts", "1",
+                           "--out", str(tmp_path / "l.npz")], capsys)
+    assert code == 0 and list(np.load(tmp_path / "l.npz")["c"]) == digits_test.y[:2].tolist(), err
