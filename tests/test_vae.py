@@ -20,6 +20,7 @@ from gankit.models import build_generator
 from gankit.models.vae import build_encoder, kl_normal, recon_nll, reparameterise, vae_loss
 from gankit.stats import read_stats
 from gankit.train import train
+from gankit.errors import UserError
 from helpers import user_error
 
 TINY = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=4", "train.batch=16", "train.threads=1",
@@ -201,3 +202,14 @@ def test_ctrl_c_saves_a_vae_checkpoint_that_resumes_exactly(tmp_path):
                       f"train.steps={stopped + 20}"), out=tmp_path / "b", progress=False)
     resumed = train(resume=tmp_path / "a" / "00000-vae-mnist", steps=stopped + 20, progress=False)
     _assert_same(load_checkpoint(full.run_dir), load_checkpoint(resumed.run_dir))
+
+
+def test_commands_that_need_a_discriminator_refuse_a_vae_run_in_one_line(tmp_path, capsys):
+    from gankit.apps.anomaly import fit
+
+    run_dir = train(tiny("train.steps=2"), out=tmp_path, progress=False).run_dir
+    code, _, err = run_cli(["invert", str(run_dir), "test:0", "--features", "D", "--steps", "2", "--restarts", "1",
+                            "--out", str(tmp_path / "z.npz")], capsys)
+    assert code == 2 and "has no discriminator" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(UserError, match="anomaly detection needs a GAN"):
+        fit(tiny("train.steps=2"), normal_classes=[0, 1], out=tmp_path / "a")

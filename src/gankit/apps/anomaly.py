@@ -205,6 +205,9 @@ def fit(cfg_or_preset: RunConfig | str = "quick", normal_classes: str | Sequence
     cfg = load_preset(cfg_or_preset) if isinstance(cfg_or_preset, str) else cfg_or_preset
     extra = list(overrides) + ([f"train.steps={int(steps)}"] if steps is not None else [])
     cfg = apply_overrides(cfg, extra) if extra else validate(cfg)
+    if getattr(cfg, "model", "gan") != "gan":
+        raise UserError(f"anomaly detection needs a GAN (its D scores the residual's features); preset "
+                        f"{cfg.preset!r} trains model={cfg.model!r}")
     if cfg.c_dim:
         raise UserError("anomaly detection trains an unconditional GAN: set c_dim=0")
     if not isinstance(encoder_steps, int) or encoder_steps < 1:

@@ -350,6 +350,9 @@ def load_discriminator(run_or_ckpt: str | os.PathLike, device: str | torch.devic
 
     state = load_checkpoint(run_or_ckpt)
     cfg = validate(from_dict(state["config"]))
+    if "D" not in state:
+        raise UserError(f"{run_or_ckpt} has no discriminator (a {getattr(cfg, 'model', 'gan')} run); "
+                        "use --features none or digits")
     D = build_discriminator(cfg, tuple(state["data_shape"]))
     D.load_state_dict(state["D"])
     return D.to(device).eval().requires_grad_(False)
