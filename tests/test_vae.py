@@ -213,3 +213,14 @@ def test_commands_that_need_a_discriminator_refuse_a_vae_run_in_one_line(tmp_pat
     assert code == 2 and "has no discriminator" in err and len(err.strip().splitlines()) == 1
     with pytest.raises(UserError, match="anomaly detection needs a GAN"):
         fit(tiny("train.steps=2"), normal_classes=[0, 1], out=tmp_path / "a")
+
+
+def test_the_run_report_draws_the_vae_losses(tmp_path):
+    from gankit.report import curve_pngs, write_report
+
+    run_dir = train(tiny("train.steps=6"), out=tmp_path, progress=False).run_dir
+    rows = read_stats(run_dir / "stats.jsonl")
+    titles = [t for t, _, _ in curve_pngs(rows)]
+    assert titles[0] == "VAE losses" and "Gradient norms" in titles
+    assert "VAE: negative ELBO" not in titles  # titles are the short names; the page shows them
+    assert "VAE losses" in write_report(run_dir).read_text()

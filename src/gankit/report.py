@@ -388,6 +388,16 @@ def curve_pngs(rows: Sequence[dict], d_loss: str = "bce") -> list[tuple[str, str
     if not rows:
         return []
     out = []
+    if any("kl" in r for r in rows):  # a VAE run (model=vae): the negative ELBO and its two terms
+        fig, ax = _figure()
+        drawn = [_plot(ax, rows, "loss", "loss (negative ELBO)", "tab:blue"), _plot(ax, rows, "recon", "recon", "tab:orange"),
+                 _plot(ax, rows, "kl", "kl", "tab:green")]
+        if any(drawn):
+            ax.set_ylabel("nats per example")
+            ax.set_title("VAE: negative ELBO = reconstruction + KL")
+            ax.legend(loc="best", fontsize=8)
+            out.append(("VAE losses", "The VAE's loss per step and its reconstruction and KL terms: faint lines are the "
+                        "raw values, solid lines their moving mean.", _png(fig)))
     fig, ax = _figure()
     drawn = [_plot(ax, rows, "loss_D", "loss_D", "tab:blue"), _plot(ax, rows, "loss_G", "loss_G", "tab:orange")]
     for key, color in (("gp", "tab:green"), ("r1", "tab:purple")):
@@ -421,7 +431,8 @@ def curve_pngs(rows: Sequence[dict], d_loss: str = "bce") -> list[tuple[str, str
         out.append(("D(x) and D(G(z))" if probs else "Critic scores", caption, _png(fig)))
     fig, ax = _figure()
     if any([_plot(ax, rows, "grad_norm_D", "grad_norm_D", "tab:blue", log=True),
-            _plot(ax, rows, "grad_norm_G", "grad_norm_G", "tab:orange", log=True)]):
+            _plot(ax, rows, "grad_norm_G", "grad_norm_G", "tab:orange", log=True),
+            _plot(ax, rows, "grad_norm_E", "grad_norm_E (VAE encoder)", "tab:green", log=True)]):
         ax.set_yscale("log")
         ax.set_ylabel("L2 norm (log scale)")
         ax.set_title("Gradient norms")
