@@ -6,11 +6,11 @@ import torch
 from PIL import Image
 
 from gankit.apps.augment import augment, balanced_labels, to_uint8
-from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
 from gankit.data.images import load_array_file
 from gankit.generate import generate, load_generator
 from gankit.train import train
+from helpers import run_cli as run
 
 TINY = ["data.name=digits", "train.steps=4", "train.batch=16", "train.snapshot_every=4", "train.grid=10",
         "G.hidden=[32]", "D.hidden=[32]", "z_dim=8"]
@@ -25,16 +25,6 @@ def cond_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def plain_run(tmp_path_factory):
     return train(apply_overrides(load_preset("quick"), TINY), out=tmp_path_factory.mktemp("gan"), progress=False).run_dir
-
-
-def run(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_balanced_labels_and_uint8_round_trip():

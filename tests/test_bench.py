@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gankit.bench import matmul_peak, step_flops
-from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
+from helpers import run_cli as run
 
 B, Z, H, O = 4, 3, 5, 2  # batch, z_dim, hidden width, data dimension (ring8 is 2-D)
 TINY = [f"z_dim={Z}", f"G.hidden=[{H}]", f"D.hidden=[{H}]", f"train.batch={B}", "data.toy_n=100"]
@@ -45,17 +45,6 @@ def test_flops_scale_with_the_batch():
 
 def test_matmul_peak_is_a_positive_rate():
     assert 1e6 < matmul_peak(torch.float32, n=128, seconds=0.02) < 1e15
-
-
-def run(args, capsys):
-    """The CLI in-process: (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_json_is_consistent(capsys):

@@ -13,21 +13,10 @@ import torch
 from PIL import Image
 
 from gankit.checkpoint import load_checkpoint
-from gankit.cli import main
+from helpers import run_cli as run
 
 TINY = ["--data", "digits", "--set", "G.hidden=[32]", "--set", "D.hidden=[32]", "--set", "z_dim=8",
         "--set", "train.batch=16", "--set", "train.snapshot_every=10", "--set", "train.grid=16", "--quiet"]
-
-
-def run(args, capsys):
-    """Call the CLI in-process; return (exit code, stdout, stderr)."""
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code, err, needle):

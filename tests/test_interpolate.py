@@ -10,13 +10,13 @@ import torch
 from PIL import Image
 
 from gankit.apps.latent import POOR_RECONSTRUCTION, interpolate, invert, latent_paths, tile_scale
-from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
 from gankit.data import build_dataset
 from gankit.generate import load_generator
 from gankit.models import build_generator, sample_z
 from gankit.train import train
 from helpers import user_error
+from helpers import run_cli as _run
 
 
 # ---------------------------------------------------------------- interpolate
@@ -155,16 +155,6 @@ def test_latent_paths_tiles():
 
 
 # ---------------------------------------------------------------- the command
-
-
-def _run(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _tiny_run(tmp_path_factory, *overrides):

@@ -7,13 +7,13 @@ from PIL import Image
 
 from gankit.apps.latent import (arithmetic, discriminator_features, invert, invert_best_class, load_discriminator,
                                 parse_operand, seed_z, tile_scale)
-from gankit.cli import main
 from gankit.config import apply_overrides, load_preset
 from gankit.data import build_dataset
 from gankit.generate import load_generator
 from gankit.models import build_discriminator, build_generator, sample_z
 from gankit.train import train
 from helpers import user_error
+from helpers import run_cli as _run
 
 
 def _small(c_dim=0, seed=0, d_arch="mlp"):
@@ -103,16 +103,6 @@ def test_parse_operand():
 
 
 # ---------------------------------------------------------------- the commands on a tiny trained run
-
-
-def _run(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

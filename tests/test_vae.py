@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from gankit.checkpoint import load_checkpoint
-from gankit.cli import main
 from gankit.config import RunConfig, VAEConfig, apply_overrides, from_dict, load_preset, to_dict, validate
 from gankit.generate import load_generator
 from gankit.models import build_generator
@@ -22,6 +21,7 @@ from gankit.stats import read_stats
 from gankit.train import train
 from gankit.errors import UserError
 from helpers import user_error
+from helpers import run_cli
 
 TINY = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=4", "train.batch=16", "train.threads=1",
         "train.log_every=5", "train.snapshot_every=10", "train.ckpt_every=10", "train.grid=16"]
@@ -121,16 +121,6 @@ def test_resume_is_bitwise_exact(tmp_path, extra):
     _assert_same(load_checkpoint(full.run_dir), load_checkpoint(resumed.run_dir))
     a, b = read_stats(full.run_dir / "stats.jsonl"), read_stats(resumed.run_dir / "stats.jsonl")
     assert a == b
-
-
-def run_cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_gankit_train_sample_and_eval_on_a_vae_run(tmp_path, capsys):
