@@ -662,8 +662,7 @@ def load_images(spec: str | os.PathLike, G: nn.Module, cfg) -> tuple[torch.Tenso
         UserError: bad index syntax or an index out of range, a missing or unreadable file, or
             data of a shape G does not make.
     """
-    from gankit.data.images import (IMAGE_EXTENSIONS, _read_image, convert_channels, load_array_file,
-                                    load_image_folder, resize_images, uint8_to_model)
+    from gankit.data.images import read_images
 
     shape = tuple(G.data_shape)
     text = str(spec)
@@ -679,41 +678,7 @@ def load_images(spec: str | os.PathLike, G: nn.Module, cfg) -> tuple[torch.Tenso
             _check_index(v, data, split, "image")
         y = None if data.y is None else data.y[idx]
         return data.x[idx], y, [f"{split}:{v}" for v in idx]
-    path = Path(text).expanduser()
-    if not path.exists():
-        raise UserError(f"images {text!r}: no such file or folder; expected a folder of images, an image file, "
-                        f".npy / .npz, or train:I,J / test:I,J indices into the run's dataset")
-    names: list[str]
-    y = None
-    if path.is_dir():
-        data = load_image_folder(path, size=shape[-1] if len(shape) == 3 else 0,
-                                 channels=shape[0] if len(shape) == 3 else 0)
-        x, y = data.x, data.y
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-                       and not p.name.startswith("."))
-        if not files:  # class subfolders, in the loader's order
-            files = [f for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-                     for f in sorted(q for q in sub.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS
-                                     and not q.name.startswith("."))]
-        names = [str(f.relative_to(path)) for f in files] if len(files) == len(x) else [str(i) for i in range(len(x))]
-    elif path.suffix.lower() in IMAGE_EXTENSIONS:
-        if len(shape) != 3:
-            raise UserError(f"{text} is an image, but this generator makes vectors of shape {list(shape)}")
-        pixels = _read_image(path, gray=shape[0] == 1)  # [H, W, C] uint8
-        x = uint8_to_model(pixels).permute(2, 0, 1)[None]  # [1, C, H, W]
-        names = [path.name]
-    elif path.suffix.lower() in (".npy", ".npz"):
-        data = load_array_file(path)
-        x, y = data.x, data.y
-        names = [f"{path.name}[{i}]" for i in range(len(x))]
-    else:
-        raise UserError(f"images {text!r} is a {path.suffix or 'suffix-less'} file; expected a folder, an image "
-                        f"({', '.join(IMAGE_EXTENSIONS)}), .npy or .npz")
-    if x.dim() == 4 and len(shape) == 3:
-        x = resize_images(convert_channels(x, shape[0]), shape[-1])  # G's channels and size
-    if tuple(x.shape[1:]) != shape:
-        raise UserError(f"images from {text} have shape {list(x.shape[1:])}; this generator makes {list(shape)}")
-    return x.float().contiguous(), y, names
+    return read_images(text, shape, also="train:I,J / test:I,J indices into the run's dataset", what="this generator makes")
 
 
 def _pair_rows(top: torch.Tensor, bottom: torch.Tensor, columns: int = 16) -> tuple[torch.Tensor, int]:

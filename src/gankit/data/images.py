@@ -364,3 +364,65 @@ def load_array_file(path: Path) -> UserData:
         y_test=y_test,
         extra=extra,
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Inputs of the commands that take images (invert, anomaly score, translate apply).
+
+
+def read_images(spec: str | Path, shape: tuple[int, ...], also: str = "",
+                what: str = "this model takes") -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
+    """Images a command works on, as [N, *shape] in [-1, 1], with labels and a name per image.
+
+    ``spec`` is a folder of images (class subfolders give labels), one image file (.png, .jpg,
+    ...) or a ``.npy`` / ``.npz`` array file ("y" gives labels). Folders and arrays follow the
+    rules of ``gankit train --data``; images are then converted to ``shape``'s channels and
+    resized to its size (bilinear, antialiased).
+
+    Args:
+        spec: the path.
+        shape: (C, H, W) the model takes, or (D,) for vectors.
+        also: other accepted forms, named in the error for a missing path.
+        what: how errors name the shape, e.g. "this generator makes".
+
+    Returns:
+        (x [N, *shape] float32, labels [N] or None, names: the file's path within the folder,
+        or "file.npz[i]").
+
+    Raises:
+        UserError: a missing or unreadable file, an unknown suffix, or data of another shape.
+    """
+    text = str(spec)
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise UserError(f"images {text!r}: no such file or folder; expected a folder of images, an image file, "
+                        f".npy / .npz" + (f", or {also}" if also else ""))
+    names: list[str]
+    y = None
+    if path.is_dir():
+        data = load_image_folder(path, size=shape[-1] if len(shape) == 3 else 0,
+                                 channels=shape[0] if len(shape) == 3 else 0)
+        x, y = data.x, data.y
+        files = _image_files(path)
+        if not files:  # class subfolders, in the loader's order
+            files = [f for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+                     for f in _image_files(sub)]
+        names = [str(f.relative_to(path)) for f in files] if len(files) == len(x) else [str(i) for i in range(len(x))]
+    elif path.suffix.lower() in IMAGE_EXTENSIONS:
+        if len(shape) != 3:
+            raise UserError(f"{text} is an image, but {what} vectors of shape {list(shape)}")
+        pixels = _read_image(path, gray=shape[0] == 1)  # [H, W, C] uint8
+        x = uint8_to_model(pixels).permute(2, 0, 1)[None]  # [1, C, H, W]
+        names = [path.name]
+    elif path.suffix.lower() in (".npy", ".npz"):
+        data = load_array_file(path)
+        x, y = data.x, data.y
+        names = [f"{path.name}[{i}]" for i in range(len(x))]
+    else:
+        raise UserError(f"images {text!r} is a {path.suffix or 'suffix-less'} file; expected a folder, an image "
+                        f"({', '.join(IMAGE_EXTENSIONS)}), .npy or .npz")
+    if x.dim() == 4 and len(shape) == 3:
+        x = resize_images(convert_channels(x, shape[0]), shape[-1])  # the model's channels and size
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise UserError(f"images from {text} have shape {list(x.shape[1:])}; {what} {list(shape)}")
+    return x.float().contiguous(), y, names
