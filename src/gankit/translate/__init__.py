@@ -54,7 +54,13 @@ def list_presets() -> dict[str, tuple[str, dict[str, Any]]]:
     """Every translation preset: name -> (system, its config values)."""
     out = {}
     for name in SYSTEMS:
-        for preset, values in system_class(name).PRESETS.items():
+        try:
+            cls = system_class(name)
+        except ModuleNotFoundError as e:  # a system not installed in this build
+            if e.name != SYSTEMS[name][0]:
+                raise
+            continue
+        for preset, values in cls.PRESETS.items():
             out[preset] = (name, values)
     return out
 
@@ -66,7 +72,7 @@ def resolve_config(system_or_preset: str, overrides: dict[str, Any] | None = Non
 
         cfg = resolve_config("pix2pix", {"steps": 10})   # cfg["system"] == "pix2pix", cfg["steps"] == 10
     """
-    presets = list_presets()
+    presets = {} if system_or_preset in SYSTEMS else list_presets()
     if system_or_preset in SYSTEMS:
         system = system_or_preset
         cls = system_class(system)
