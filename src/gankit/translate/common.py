@@ -256,10 +256,10 @@ class ImageHistory:
         return out
 
     def state_dict(self) -> dict:
-        return {"images": self.images, "gen": self.gen.get_state()}
+        return {"images": None if self.images is None else self.images.clone(), "gen": self.gen.get_state()}
 
     def load_state_dict(self, s: dict) -> None:
-        self.images = s["images"]
+        self.images = None if s["images"] is None else s["images"].clone()
         self.gen.set_state(s["gen"])
 
 
