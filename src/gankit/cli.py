@@ -289,6 +289,7 @@ Examples:
   gankit invert runs/00000-quick ./my_digits --out z.npz --features digits
   gankit invert runs/00000-quick digit.png --out z.npz --steps 1000 --restarts 8
   gankit invert runs/00000-quick/checkpoint.pt images.npy --out z.npz --features D --feature-weight 0.3
+  gankit fit-encoder runs/00000-quick && gankit invert runs/00000-quick test:0,1,2 --method hybrid
 """)
 @click.argument("run", metavar="RUN_DIR|CKPT")
 @click.argument("images", metavar="IMAGES")
@@ -303,7 +304,9 @@ Examples:
 @click.option("--prior-weight", "prior_weight", type=float, default=0.0, show_default=True,
               help="Gaussian z: weight of ||z||^2 / z_dim in the loss (keeps z near the prior).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the starting points.")
-def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prior_weight, seed):
+@click.option("--method", type=click.Choice(["optimize", "encoder", "hybrid"]), default="optimize", show_default=True,
+              help="Search from random starts; the run's encoder E(x) in one pass; or the search with E(x) as one more start.")
+def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prior_weight, seed, method):
     """Find the z (and c) whose G(z) best matches each image; write z, reconstructions and errors.
 
     IMAGES: a folder of images, one image file, a .npy / .npz array, or train:I,J,K / test:I,J,K
@@ -313,7 +316,9 @@ def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prio
     from gankit.apps.latent import invert_run
 
     res = invert_run(run, images, out=out, steps=steps, restarts=restarts, seed=seed, features=features,
-                     feature_weight=feature_weight, prior_weight=prior_weight)
+                     feature_weight=feature_weight, prior_weight=prior_weight, method=method)
+    if res["encoder"]:
+        click.echo(f"encoder: {res['encoder']}")
     for k, (name, err) in enumerate(zip(res["names"], res["error"])):
         extra = ""
         if res["c"] is not None:
@@ -322,6 +327,24 @@ def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prio
             extra = f" (label {int(res['labels'][k])})"
         click.echo(f"{name}{extra}: reconstruction error {err:.4f}")
     click.echo(f"wrote {len(res['names'])} z to {res['out']}" + (f" and the picture {res['png']}" if res["png"] else ""))
+
+
+@cli.command("fit-encoder", epilog="""\b
+Examples:
+  gankit fit-encoder runs/00000-quick                      # 2,000 Adam steps on the run's training images
+  gankit fit-encoder runs/00000-cgan-mnist --steps 4000    # conditional: pixels only, with the labels as c
+""")
+@click.argument("run", metavar="RUN_DIR|CKPT")
+@click.option("--steps", type=int, default=2000, show_default=True, help="Adam steps of the encoder.")
+@click.option("--kappa", type=float, default=None,
+              help="Weight of D's feature error (f-AnoGAN's izi_f); default 1, or 0 for a conditional G.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the encoder's init and minibatches.")
+def fit_encoder_cmd(run, steps, kappa, seed):
+    """Train an encoder E: x -> z for a trained GAN (G and D frozen); writes RUN_DIR/encoder.pt for `invert --method encoder|hybrid`."""
+    from gankit.apps.latent import fit_encoder
+
+    res = fit_encoder(run, steps=steps, kappa=kappa, seed=seed)
+    click.echo(f"wrote {res['path']} (kappa {res['kappa']:g}; loss {res['loss'][0]:.4f} -> {res['loss'][-1]:.4f})")
 
 
 @cli.command(epilog="""\b

@@ -55,7 +55,7 @@ from gankit.errors import UserError
 from gankit.models import build_discriminator, build_generator, sample_z
 
 __all__ = ["ANOMALY_NAME", "ANOMALY_FORMAT", "DIGITS_OVERRIDES", "Encoder", "AnomalyModel", "FitResult", "fit",
-           "load_anomaly", "d_features", "anogan_score", "score_anogan", "score_fanogan", "score_pca", "score_knn",
+           "load_anomaly", "d_features", "train_encoder", "izi_f", "anogan_score", "score_anogan", "score_fanogan", "score_pca", "score_knn",
            "auroc", "parse_classes", "load_images", "score_images"]
 
 ANOMALY_NAME = "anomaly.pt"
@@ -234,28 +234,11 @@ def fit(cfg_or_preset: RunConfig | str = "quick", normal_classes: str | Sequence
     for net in (G, D):
         net.eval().requires_grad_(False)
 
-    torch.manual_seed(seed)
-    E = Encoder(tuple(x_normal.shape[1:]), cfg.z_dim, tuple(encoder_hidden), cfg.z_dist).to(device)
-    opt = torch.optim.Adam(E.parameters(), lr=encoder_lr, betas=(0.5, 0.999))
-    gen = torch.Generator().manual_seed(seed)
-    xs = x_normal.to(device)
-    batch = min(cfg.train.batch, len(xs))
-    losses, running = [], 0.0
-    E.train()
-    for step in range(encoder_steps):
-        xb = xs[torch.randint(len(xs), (batch,), generator=gen).to(device)]
-        loss = izi_f(G, D, E, xb, kappa).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        running += float(loss.detach())
-        if (step + 1) % 100 == 0 or step + 1 == encoder_steps:
-            losses.append(running / ((step % 100) + 1))
-            running = 0.0
-    E.eval().requires_grad_(False)
+    E, losses = train_encoder(G, D, x_normal.to(device), cfg.z_dim, cfg.z_dist, steps=encoder_steps, lr=encoder_lr,
+                              hidden=encoder_hidden, kappa=kappa, seed=seed, batch=cfg.train.batch)
     info = {"kappa": float(kappa), "normal_classes": classes, "data": to_dict(original_data),
             "encoder_steps": encoder_steps, "encoder_lr": float(encoder_lr), "seed": seed,
-            "encoder_loss_last": losses[-1], "n_normal_train": len(xs), "g_is_ema": cfg.train.ema > 0}
+            "encoder_loss_last": losses[-1], "n_normal_train": len(x_normal), "g_is_ema": cfg.train.ema > 0}
     path = Path(result.run_dir) / ANOMALY_NAME
     state = {"format": ANOMALY_FORMAT, "version": ANOMALY_VERSION, "E": {k: v.cpu() for k, v in E.state_dict().items()},
              "encoder": {"data_shape": list(E.data_shape), "z_dim": E.z_dim, "hidden": list(E.hidden),
@@ -267,12 +250,57 @@ def fit(cfg_or_preset: RunConfig | str = "quick", normal_classes: str | Sequence
     return FitResult(run_dir=Path(result.run_dir), anomaly=path, model=model, encoder_loss=losses)
 
 
-def izi_f(G: nn.Module, D: nn.Module, E: nn.Module, x: torch.Tensor, kappa: float = 1.0) -> torch.Tensor:
-    """Per image: mean over pixels of (x - G(E(x)))^2 + kappa * mean over features of (f(x) - f(G(E(x))))^2. [N]."""
-    x_hat = G(E(x))
+def izi_f(G: nn.Module, D: nn.Module | None, E: nn.Module, x: torch.Tensor, kappa: float = 1.0,
+          c: torch.Tensor | None = None) -> torch.Tensor:
+    """Per image: mean over pixels of (x - G(E(x)))^2 + kappa * mean over features of (f(x) - f(G(E(x))))^2. [N].
+
+    ``kappa`` 0 is the plain izi loss (pixels only; D is not used and may be None). ``c``: labels
+    [N] for a conditional G (then kappa must be 0: D's features are read without labels).
+    """
+    x_hat = G(E(x), c)
     residual = ((x - x_hat) ** 2).flatten(1).mean(1)
+    if kappa == 0:
+        return residual
     feats = ((d_features(D, x) - d_features(D, x_hat)) ** 2).mean(1)
     return residual + kappa * feats
+
+
+def train_encoder(G: nn.Module, D: nn.Module | None, x: torch.Tensor, z_dim: int, z_dist: str, steps: int = 2000,
+                  lr: float = 1e-3, hidden: Sequence[int] = (256, 128), kappa: float = 1.0, seed: int = 0,
+                  batch: int = 64, labels: torch.Tensor | None = None) -> tuple[Encoder, list[float]]:
+    """Train E: x -> z with G (and D) frozen, by the izi_f loss (:func:`izi_f`) on the images ``x``.
+
+    Adam (``lr``, betas (0.5, 0.999)) on random minibatches of ``batch`` images of ``x`` (on G's
+    device), seeded by ``seed`` (E's init and the minibatches). ``labels`` [N]: a conditional G's
+    labels of ``x`` (then ``kappa`` must be 0).
+
+    Returns:
+        (E in eval mode with gradients off, the loss averaged over every 100 steps).
+    """
+    if labels is not None and kappa:
+        raise UserError("the encoder of a conditional generator trains on pixels only: use kappa=0")
+    device = next(G.parameters()).device
+    torch.manual_seed(seed)
+    E = Encoder(tuple(x.shape[1:]), z_dim, tuple(hidden), z_dist).to(device)
+    opt = torch.optim.Adam(E.parameters(), lr=lr, betas=(0.5, 0.999))
+    gen = torch.Generator().manual_seed(seed)
+    xs = x.to(device)
+    ys = None if labels is None else labels.to(device)
+    batch = min(batch, len(xs))
+    losses, running = [], 0.0
+    E.train()
+    for step in range(steps):
+        idx = torch.randint(len(xs), (batch,), generator=gen).to(device)
+        loss = izi_f(G, D, E, xs[idx], kappa, None if ys is None else ys[idx]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running += float(loss.detach())
+        if (step + 1) % 100 == 0 or step + 1 == steps:
+            losses.append(running / ((step % 100) + 1))
+            running = 0.0
+    E.eval().requires_grad_(False)
+    return E, losses
 
 
 def load_anomaly(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> AnomalyModel:

@@ -13,7 +13,10 @@ Library functions:
 - :func:`latent_paths` (G, pairs of z -> the paths and G's outputs along them, plus the tiles of
   the picture, real images at the row ends if given);
 - :func:`interpolate_run` (what ``gankit interpolate`` does: checkpoint in, PNG or NPZ out);
-- :func:`invert_run` (what ``gankit invert`` does: images in, z, reconstructions and errors out),
+- :func:`fit_encoder` (what ``gankit fit-encoder`` does: an encoder E: x -> z for a trained GAN)
+  and :func:`load_encoder` (that one, a VAE's own encoder, or f-AnoGAN's);
+- :func:`invert_run` (what ``gankit invert`` does: images in, z, reconstructions and errors out,
+  by search, by an encoder in one pass, or both),
   with :func:`load_images`, :func:`invert_best_class` (conditional G without labels),
   :func:`discriminator_features` and :func:`load_discriminator` (the "D" feature loss);
 - :func:`arithmetic` (what ``gankit arithmetic`` does: z = sum(plus) - sum(minus), drawn), with
@@ -47,7 +50,8 @@ from gankit.models import sample_z
 
 __all__ = ["MODES", "interpolate", "resolve_mode", "invert", "LatentPaths", "latent_paths", "interpolate_run",
            "POOR_RECONSTRUCTION", "FEATURES", "FEATURE_WEIGHT", "discriminator_features", "load_discriminator",
-           "invert_best_class", "load_images", "invert_run", "parse_operand", "seed_z", "arithmetic", "PER_CLASS",
+           "invert_best_class", "load_images", "invert_run", "METHODS", "ENCODER_NAME", "fit_encoder", "load_encoder",
+           "encode_best_class", "parse_operand", "seed_z", "arithmetic", "PER_CLASS",
            "ARITHMETIC_NOISE"]
 
 MODES = ("slerp", "lerp")
@@ -145,7 +149,7 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, mode: str = "sle
 def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, restarts: int = 4, seed: int = 0,
            c: int | torch.Tensor | None = None, prior_weight: float = 0.0, batch: int = 256,
            z_dist: str | None = None, features: str = "none", feature_weight: float | None = None,
-           D: nn.Module | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+           D: nn.Module | None = None, z_init: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Find z with G(z) close to each image of x: minimise ||G(z) - x||^2 over z by Adam.
 
     Each image gets ``restarts`` starting points drawn from the prior (seeded by ``seed``); each
@@ -190,6 +194,10 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
         feature_weight: weight of the relative feature error; None = 0.1 with features, else 0.
         D: the run's discriminator (``D(x, c)``), needed for ``features="D"``
             (:func:`load_discriminator` rebuilds it from a checkpoint).
+        z_init: [N, z_dim] one more starting point per image, ahead of the ``restarts`` random
+            ones (``restarts`` may then be 0): an encoder's guess E(x), refined by the same
+            steps. Since the starts never interact, the best of them is never worse than the
+            best of the random starts alone.
 
     Returns:
         (z [N, z_dim], err [N]) on the CPU: the best z per image and its reconstruction error,
@@ -202,16 +210,21 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
     if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
         raise UserError(f"images to invert must have shape [N, {', '.join(map(str, shape))}] for this generator; "
                         f"got {list(x.shape)}")
-    for name, v in (("steps", steps), ("restarts", restarts), ("batch", batch)):
+    for name, v in (("steps", steps), ("restarts", restarts + (z_init is not None)), ("batch", batch)):
         if not isinstance(v, int) or v < 1:
             raise UserError(f"invert: {name} must be a positive integer; got {v!r}")
     n, z_dim = len(x), G.z_dim
+    if z_init is not None and tuple(z_init.shape) != (n, z_dim):
+        raise UserError(f"invert: z_init must have shape [{n}, {z_dim}]; got {list(z_init.shape)}")
     dist = z_dist or getattr(G, "z_dist", "normal")
     labels = _labels(G, c, n)
     feat_fn, weight = _feature_loss(G, features, feature_weight, D)
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     z_start = sample_z(restarts * n, z_dim, dist, gen).view(restarts, n, z_dim)  # drawn once: independent of batch
+    if z_init is not None:  # the given start first, then the random ones
+        z_start = torch.cat([z_init.detach().float().cpu()[None], z_start])
+        restarts += 1
     bound = 3 ** 0.5
     best_z, best_err = torch.empty(n, z_dim), torch.empty(n)
     was_training = G.training
@@ -378,6 +391,135 @@ def invert_best_class(G: nn.Module, x: torch.Tensor, **kw) -> tuple[torch.Tensor
     cols = torch.arange(len(x))
     z = torch.stack([z for z, _ in results])[labels, cols]  # [N, z_dim]
     return z, errs[labels, cols], labels
+
+
+# ---------------------------------------------------------------- encoders: x -> z in one pass
+
+#: The file :func:`fit_encoder` writes beside a run's checkpoint.
+ENCODER_NAME = "encoder.pt"
+ENCODER_FORMAT = "gankit-encoder"
+ENCODER_VERSION = 1
+METHODS = ("optimize", "encoder", "hybrid")
+
+
+def fit_encoder(run_or_ckpt: str | os.PathLike, steps: int = 2000, lr: float = 1e-3, kappa: float | None = None,
+                hidden: tuple[int, ...] = (256, 128), batch: int = 64, seed: int = 0, device: str = "cpu") -> dict:
+    """Train an encoder E: x -> z for a trained GAN and write it to ``RUN_DIR/encoder.pt``.
+
+    G (G_ema, the generator sampling uses) and D are frozen; E (an MLP, :class:`gankit.apps.anomaly.Encoder`)
+    learns on the run's own training images to minimise the izi_f loss of f-AnoGAN (Schlegl et al.
+    2019, section 2.3.3): mean((x - G(E(x)))^2) + kappa * mean((f(x) - f(G(E(x))))^2), with f the
+    penultimate features of the run's D (:func:`gankit.apps.anomaly.train_encoder`). ``kappa`` None
+    means 1 for an unconditional GAN and 0 (pixels only) for a conditional one, whose E is trained
+    with the images' labels as c.
+
+    Returns:
+        dict with "path", "loss" (the loss averaged over every 100 steps) and "kappa".
+    """
+    from gankit.apps.anomaly import train_encoder
+    from gankit.checkpoint import find_checkpoint
+    from gankit.data import build_dataset
+    from gankit.generate import load_generator
+
+    for name, v in (("steps", steps), ("batch", batch)):
+        if not isinstance(v, int) or v < 1:
+            raise UserError(f"fit-encoder: {name} must be a positive integer; got {v!r}")
+    G, cfg, _ = load_generator(run_or_ckpt, device=device)
+    if getattr(cfg, "model", "gan") == "vae":
+        raise UserError(f"{run_or_ckpt} is a VAE run: it has its own encoder, which `gankit invert --method encoder` "
+                        "uses directly")
+    kappa = (0.0 if G.c_dim else 1.0) if kappa is None else float(kappa)
+    if not kappa >= 0:
+        raise UserError(f"kappa must be >= 0; got {kappa}")
+    if G.c_dim and kappa:
+        raise UserError("the encoder of a conditional generator trains on pixels only: use --kappa 0")
+    D = load_discriminator(run_or_ckpt, device) if kappa else None
+    data = build_dataset(cfg.data, "train")
+    if G.c_dim and data.y is None:
+        raise UserError(f"the run's data {cfg.data.name!r} has no labels, but its generator is conditional")
+    E, losses = train_encoder(G, D, data.x, G.z_dim, getattr(G, "z_dist", cfg.z_dist), steps=steps, lr=lr,
+                              hidden=hidden, kappa=kappa, seed=seed, batch=batch,
+                              labels=data.y if G.c_dim else None)
+    path = find_checkpoint(run_or_ckpt).parent / ENCODER_NAME
+    state = {"format": ENCODER_FORMAT, "version": ENCODER_VERSION, "E": {k: v.cpu() for k, v in E.state_dict().items()},
+             "encoder": {"data_shape": list(E.data_shape), "z_dim": E.z_dim, "hidden": list(E.hidden), "z_dist": E.z_dist},
+             "kappa": kappa, "steps": steps, "lr": float(lr), "seed": seed, "loss_last": losses[-1]}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return {"path": path, "loss": losses, "kappa": kappa}
+
+
+class _VAEMean(nn.Module):
+    """A VAE's encoder as x -> z: the mean of q(z|x)."""
+
+    def __init__(self, E: nn.Module):
+        super().__init__()
+        self.E = E
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.E(x)[0]
+
+
+def load_encoder(run_or_ckpt: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, str]:
+    """The run's encoder x -> z, in eval mode, and where it came from.
+
+    In this order: a VAE run's own encoder (the mean of q(z|x)); ``RUN_DIR/encoder.pt`` from
+    :func:`fit_encoder` (``gankit fit-encoder``); ``RUN_DIR/anomaly.pt`` from ``gankit anomaly fit``
+    (f-AnoGAN's encoder). UserError when the run has none.
+    """
+    from gankit.apps.anomaly import ANOMALY_NAME, Encoder
+    from gankit.checkpoint import find_checkpoint, load_checkpoint
+    from gankit.config import from_dict, validate
+
+    ckpt_path = find_checkpoint(run_or_ckpt)
+    state = load_checkpoint(ckpt_path)
+    cfg = validate(from_dict(state["config"]))
+    if getattr(cfg, "model", "gan") == "vae":
+        from gankit.models.vae import build_encoder
+
+        E = build_encoder(cfg, tuple(state["data_shape"]))
+        E.load_state_dict(state["E"])
+        return _VAEMean(E).to(device).eval().requires_grad_(False), "the VAE's encoder (mean of q(z|x))"
+    for name, fmt in ((ENCODER_NAME, ENCODER_FORMAT), (ANOMALY_NAME, "gankit-anomaly")):
+        path = ckpt_path.parent / name
+        if not path.is_file():
+            continue
+        try:
+            enc_state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # not a file torch can read safely
+            raise UserError(f"{str(path)!r} is not a gankit encoder file ({(str(e).splitlines() or [type(e).__name__])[0][:120]})") from None
+        if not isinstance(enc_state, dict) or enc_state.get("format") != fmt:
+            raise UserError(f"{str(path)!r} is not a gankit encoder file (no {fmt!r} marker)")
+        enc = enc_state["encoder"]
+        E = Encoder(enc["data_shape"], enc["z_dim"], enc["hidden"], enc["z_dist"])
+        E.load_state_dict(enc_state["E"])
+        return E.to(device).eval().requires_grad_(False), str(path)
+    raise UserError(f"{str(ckpt_path.parent)!r} has no encoder; train one with `gankit fit-encoder {ckpt_path.parent}` "
+                    f"(or use --method optimize)")
+
+
+@torch.no_grad()
+def encode_best_class(G: nn.Module, E: nn.Module, x: torch.Tensor, c: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """z = E(x) and the pixel error of G(z, c) per image; a conditional G without ``c`` tries
+    every class and keeps the best per image.
+
+    Returns:
+        (z [N, z_dim], err [N] mean squared pixel error on the [-1, 1] scale, c [N] or None).
+    """
+    device = next(G.parameters()).device
+    x = x.to(device)
+    z = E(x)
+    if not G.c_dim:
+        return z.cpu(), ((G(z) - x) ** 2).flatten(1).mean(1).cpu(), None
+    if c is not None:
+        c = c.to(device).long()
+        return z.cpu(), ((G(z, c) - x) ** 2).flatten(1).mean(1).cpu(), c.cpu()
+    errs = torch.stack([((G(z, torch.full((len(x),), k, device=device)) - x) ** 2).flatten(1).mean(1)
+                        for k in range(G.c_dim)])  # [K, N]
+    best = errs.argmin(0)
+    return z.cpu(), errs[best, torch.arange(len(x), device=device)].cpu(), best.cpu()
 
 
 @dataclass
@@ -694,8 +836,13 @@ def _pair_rows(top: torch.Tensor, bottom: torch.Tensor, columns: int = 16) -> tu
 
 def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike = "z.npz",
                steps: int = 500, restarts: int = 4, seed: int = 0, features: str = "none",
-               feature_weight: float | None = None, prior_weight: float = 0.0, lr: float = 0.05) -> dict:
+               feature_weight: float | None = None, prior_weight: float = 0.0, lr: float = 0.05,
+               method: str = "optimize") -> dict:
     """What ``gankit invert`` does: find z (and c) for given images and write them with G's reconstructions.
+
+    ``method``: "optimize" (the search below, from random starts), "encoder" (z = E(x) in one
+    pass, with the run's encoder, :func:`load_encoder`; no search) or "hybrid" (the search with
+    E(x) as one more start: never worse than "optimize" with the same seed and restarts).
 
     ``images``: see :func:`load_images`. The fit is :func:`invert` (``steps``, ``restarts``,
     ``seed``, ``features`` none / D / digits, ``feature_weight``, ``prior_weight``, ``lr``). A
@@ -723,15 +870,26 @@ def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: s
         raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
     if features not in FEATURES:
         raise UserError(f"unknown features {features!r}; expected one of {', '.join(FEATURES)}")
+    if method not in METHODS:
+        raise UserError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     G, cfg, _ = load_generator(run_or_ckpt)
+    E, encoder_source = load_encoder(run_or_ckpt) if method != "optimize" else (None, None)
     x, labels, names = load_images(images, G, cfg)
-    D = load_discriminator(run_or_ckpt) if features == "D" else None
+    D = load_discriminator(run_or_ckpt) if features == "D" and method != "encoder" else None
     kw = dict(steps=steps, restarts=restarts, seed=seed, features=features, feature_weight=feature_weight,
               prior_weight=prior_weight, lr=lr, D=D, z_dist=getattr(G, "z_dist", cfg.z_dist))
+    if E is not None and method == "hybrid":
+        with torch.no_grad():
+            kw["z_init"] = E(x)
     c = None
     source = None
     if G.c_dim and labels is not None and int(labels.max()) < G.c_dim:
         c, source = labels.long(), "data"
+    if method == "encoder":
+        z, err, c_best = encode_best_class(G, E, x, c)
+        if G.c_dim and c is None:
+            c, source = c_best, "best"
+    elif c is not None:
         z, err = invert(G, x, c=c, **kw)
     elif G.c_dim:
         z, err, c = invert_best_class(G, x, **kw)
@@ -744,7 +902,8 @@ def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: s
     arrays = {"z": z.numpy(), "recon": recon.numpy(), "x": x.numpy(), "error": err.numpy(),
               "names": np.array(names, dtype=np.str_), "steps": np.int64(steps), "restarts": np.int64(restarts),
               "seed": np.int64(seed), "features": np.str_(features), "feature_weight": np.float64(weight),
-              "prior_weight": np.float64(prior_weight)}
+              "prior_weight": np.float64(prior_weight), "method": np.str_(method),
+              "encoder": np.str_(encoder_source or "")}
     if c is not None:
         arrays["c"] = c.numpy()
     if labels is not None:
@@ -757,7 +916,7 @@ def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: s
         tiles, cols = _pair_rows(x, recon)
         png = save_image_grid(tiles, out.with_suffix(".png"), nrow=cols, scale=tile_scale(G.data_shape[-1]))
     return {"out": out, "png": png, "names": names, "error": [float(e) for e in err], "z": z, "c": c,
-            "labels": labels, "label_source": source}
+            "labels": labels, "label_source": source, "encoder": encoder_source}
 
 
 # ---------------------------------------------------------------- latent arithmetic: gankit arithmetic
