@@ -142,8 +142,9 @@ def test_cli_invert_npz_and_png(digits_run, digits_test, tmp_path, capsys):
     assert lines[-1] == f"wrote 3 z to {tmp_path / 'z.npz'} and the picture {tmp_path / 'z.png'}"
     a = np.load(tmp_path / "z.npz")
     assert set(a.files) == {"z", "recon", "x", "error", "names", "steps", "restarts", "seed", "features",
-                            "feature_weight", "prior_weight", "labels"}
+                            "feature_weight", "prior_weight", "labels", "method", "encoder"}
     assert a["z"].shape == (3, 8) and a["recon"].shape == a["x"].shape == (3, 1, 8, 8) and a["error"].shape == (3,)
+    assert str(a["method"]) == "optimize" and str(a["encoder"]) == ""
     assert list(a["names"]) == ["test:4", "test:11", "test:0"] and list(a["labels"]) == digits_test.y[[4, 11, 0]].tolist()
     assert np.array_equal(a["x"], digits_test.x[[4, 11, 0]].numpy()) and str(a["features"]) == "none"
     G, _, _ = load_generator(digits_run)
