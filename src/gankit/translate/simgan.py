@@ -1,0 +1,263 @@
+"""SimGAN: make simulated images look real while keeping their labels.
+
+Shrivastava, Pfister, Tuzel, Susskind, Wang and Webb (2017), "Learning from Simulated and
+Unsupervised Images through Adversarial Training", CVPR 2017. A refiner ``R`` takes a synthetic
+image ``x`` (whose label the simulator knows) to a refined ``x~ = R(x)``; a discriminator ``D``
+tells refined from unlabelled real images ``y``. The losses (section 2.1):
+
+- D, eq. 2: ``L_D = -sum_i log D(x~_i) - sum_j log(1 - D(y_j))``, D's output being the
+  probability "refined";
+- R, eq. 1 and 4: ``L_R = sum_i [-log(1 - D(R(x_i)))] + lambda * ||psi(R(x_i)) - psi(x_i)||_1``,
+  the realism term of eq. 3 plus "self-regularisation", with psi the identity (pixel space), so
+  that the refined image keeps what the label describes.
+
+gankit's D gives "real" logits ``l`` instead (D_paper = sigmoid(-l)), the form used everywhere
+else in gankit; the losses are then exactly ``softplus(l_refined) + softplus(-l_real)`` for D and
+``softplus(-l)`` for R's realism term (:func:`loss_D`, :func:`loss_R_adv`).
+
+The paper's three training devices:
+
+- local adversarial loss (section 2.2): D is fully convolutional and gives a ``w x h`` map of
+  logits, one per image patch; the loss is the cross-entropy over all patches.
+  :class:`gankit.models.i2i.PatchDiscriminator` with ``d_layers=1`` gives a 12x12 map for 28x28
+  digits, each logit seeing a 16x16 patch, so it judges strokes more than whole digits;
+- a history of refined images (section 2.3): half of every fake batch D sees comes from a buffer
+  of earlier refined images (:class:`common.ImageHistory`, ``query(x, half=True)``);
+- pretraining and step ratio (Algorithm 1 and section 3.1): R is first trained with only the
+  self-regularisation loss (1,000 steps in the paper) and D alone (200 steps), then each step
+  makes K_g = 2 refiner updates and K_d = 1 discriminator update.
+
+Where gankit differs, and why: the paper sums over patches and images, gankit averages (so
+``lambda`` is per pixel against per patch; the paper's lambda does not carry over); Adam
+(lr 2e-4, beta1 0.5, as the other translation systems) instead of plain SGD at lr 0.001; the
+K_g + K_d updates of one step reuse the step's minibatch (the loop hands one batch per step,
+Algorithm 1 draws a fresh one per update); narrower nets (32 channels instead of 64) so that
+a run takes CPU minutes.
+
+Built-in task ``fonts``: side A are digits rendered from fonts (:mod:`gankit.data.fonts`,
+labels ``y_a``), side B the real ``mnist-5k`` digits (labels ``y_b``, not used in training).
+
+Example (about a minute on one CPU core)::
+
+    from gankit.translate import build_task, load_translator, resolve_config, train_translation
+    r = train_translation("simgan", {"steps": 300, "threads": 1}, out="runs", progress=False)
+    refiner = load_translator(r.run_dir)
+    test = build_task(resolve_config("simgan"), "test")
+    refined = refiner.translate_batched(test.a[:8])     # [8, 1, 28, 28]; labels test.y_a[:8]
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gankit.errors import UserError
+from gankit.models.i2i import NORMS, PatchDiscriminator, ResnetGenerator
+from gankit.translate.common import ImageHistory, TaskData, TranslationSystem, tile_columns
+
+__all__ = ["SimGAN", "loss_D", "loss_R_adv", "loss_R_reg", "fonts_task"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Losses (pure functions). D maps are [N, 1, h, w] "real" logits; means run over patches too.
+
+
+def loss_D(logits_real: torch.Tensor, logits_refined: torch.Tensor) -> torch.Tensor:
+    """D's cross-entropy, eq. 2, per patch (section 2.2): refined -> "refined", real -> "real".
+
+    -log D_paper(x~) - log(1 - D_paper(y)) with D_paper = sigmoid(-l):
+    softplus(l_refined) + softplus(-l_real), each averaged over images and patches.
+    """
+    return F.softplus(logits_refined).mean() + F.softplus(-logits_real).mean()
+
+
+def loss_R_adv(logits_refined: torch.Tensor) -> torch.Tensor:
+    """R's realism loss, eq. 3: -log(1 - D_paper(R(x))) = -log sigmoid(l) = softplus(-l), averaged."""
+    return F.softplus(-logits_refined).mean()
+
+
+def loss_R_reg(refined: torch.Tensor, synthetic: torch.Tensor) -> torch.Tensor:
+    """Self-regularisation, eq. 4 with psi the identity: ||R(x) - x||_1, averaged over pixels and images."""
+    return (refined - synthetic).abs().mean()
+
+
+# ----------------------------------------------------------------------------------------------
+# Task.
+
+
+@lru_cache(maxsize=4)
+def _rendered(n: int, seed: int, stream: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """render_digits, cached: a 10,000-digit pool takes seconds, and train, preview and apply all ask."""
+    from gankit.data.fonts import render_digits
+
+    return render_digits(n, seed, stream)
+
+
+def fonts_task(cfg: dict[str, Any], split: str) -> TaskData:
+    """A = font-rendered digits (``pool`` for train, ``n_test`` for test), B = real mnist-5k digits.
+
+    The synthetic train and test digits are disjoint random streams of one seed
+    (``pool_seed``); the real ones are mnist-5k's 4,000 / 1,000 split. Unpaired.
+    """
+    from gankit.config import DataConfig
+    from gankit.data import build_dataset
+
+    _check_config(cfg)  # before seconds of rendering
+    if split == "train":
+        n = cfg["pool"] if cfg["n_train"] <= 0 else min(cfg["pool"], cfg["n_train"])  # render only what is used
+    else:
+        n = cfg["n_test"]
+    x_a, y_a = _rendered(n, cfg["pool_seed"], 0 if split == "train" else 1)
+    real = build_dataset(DataConfig(name="mnist-5k"), split)
+    info = {"task": "fonts", "split": split, "a": f"{n} font-rendered digits (pool_seed {cfg['pool_seed']})",
+            "b": f"{len(real.x)} real mnist-5k {split} digits"}
+    return TaskData(x_a.clone(), real.x, paired=False, y_a=y_a.clone(), y_b=real.y.long(), info=info)
+
+
+# ----------------------------------------------------------------------------------------------
+# The system.
+
+
+class SimGAN(TranslationSystem):
+    """SimGAN's refiner R and local discriminator D (see the module docstring).
+
+    Nets: ``R`` (:class:`ResnetGenerator` with ``n_down=0, stem=3``: a 3x3 convolution, residual
+    blocks, a 1x1 convolution, tanh; the resolution never changes, as in section 2.1's "fully
+    convolutional neural net without striding or pooling") and ``D``
+    (:class:`PatchDiscriminator`, a map of logits ``[N, 1, h, w]``).
+
+    Phases by step: ``[0, pretrain_r)`` R on ``loss_R_reg`` only; ``[pretrain_r, pretrain_r +
+    pretrain_d)`` D only; then adversarial, ``k_g`` R updates and ``k_d`` D updates per step.
+    Every step logs the same values (losses not trained in a phase are measured without an update).
+    """
+
+    name = "simgan"
+    paired = False
+    directions = ("AtoB",)
+    DEFAULTS: dict[str, Any] = {
+        "r_base": 16,  # refiner channels (the paper's 64, section 3.1; narrower for CPU minutes)
+        "r_blocks": 3,  # refiner residual blocks (the paper's 4 for eyes, section 3.1; one fewer for CPU minutes)
+        "r_norm": "none",  # the paper's refiner has no normalisation; "batch" | "instance" | "none"
+        "d_base": 16,  # D channels of the first convolution
+        "d_layers": 1,  # PatchGAN stride-2 layers: 1 = 16x16 patches, a 12x12 logit map on 28x28 (section 2.2)
+        "d_norm": "none",  # "batch" | "instance" | "none"
+        "lambda_reg": 1.0,  # weight of the self-regularisation L1 (per pixel, against the per-patch mean realism loss)
+        "pretrain_r": 200,  # steps of R on self-regularisation only (the paper: 1,000, section 3.1)
+        "pretrain_d": 50,  # steps of D only after that (the paper: 200, section 3.1)
+        "k_g": 2,  # R updates per step (Algorithm 1's K_g; the paper: 2, section 3.1)
+        "k_d": 1,  # D updates per step (Algorithm 1's K_d; the paper: 1)
+        "history": 3200,  # images in the history buffer (section 2.3); 0 = off. 100 batches of 32
+        "pool": 10000,  # synthetic training digits rendered for task "fonts"
+        "n_test": 1000,  # synthetic test digits (task "fonts"), as many as mnist-5k's real test digits
+        "pool_seed": 0,  # seed of the synthetic digits (apart from "seed", so refiner seeds share data)
+    }
+    PRESETS = {
+        "simgan-fonts": {"task": "fonts", "steps": 1500, "_doc": "font-rendered digits -> MNIST-like, labels kept (a few CPU minutes)"},
+    }
+    TASKS = {"fonts": fonts_task}
+
+    def __init__(self, cfg: dict[str, Any], shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
+        super().__init__(cfg, shape_a, shape_b, device)
+        _check_config(cfg)
+        if shape_a[0] != shape_b[0]:
+            raise UserError(f"simgan refines images into the same space: side A has {shape_a[0]} channels, side B "
+                            f"{shape_b[0]}; give both sides the same channels")
+        ch = shape_a[0]
+        self.R = ResnetGenerator(ch, ch, base=cfg["r_base"], n_down=0, n_blocks=cfg["r_blocks"], norm=cfg["r_norm"],
+                                 stem=3).to(device)
+        self.D = PatchDiscriminator(ch, base=cfg["d_base"], n_layers=cfg["d_layers"], norm=cfg["d_norm"]).to(device)
+        self.nets = {"R": self.R, "D": self.D}
+        self.optims = {"R": self.adam(self.R), "D": self.adam(self.D)}
+        self.history = ImageHistory(cfg["history"], seed=cfg["seed"] + 2)  # + 2: apart from the batch stream (seed + 1)
+
+    # -- updates ---------------------------------------------------------------------------------
+
+    def _step_R(self, x_syn: torch.Tensor, adversarial: bool) -> dict[str, torch.Tensor]:
+        """One Adam step of R: self-regularisation only (pretraining) or eq. 4."""
+        self.D.requires_grad_(False)  # D is fixed while R learns (section 2.1)
+        refined = self.R(x_syn)  # [N, C, H, W]
+        adv = loss_R_adv(self.D(refined))
+        reg = loss_R_reg(refined, x_syn)
+        loss = adv + self.cfg["lambda_reg"] * reg if adversarial else reg
+        self.optims["R"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optims["R"].step()
+        self.D.requires_grad_(True)
+        return {"loss_R": loss.detach(), "loss_R_adv": adv.detach(), "loss_R_reg": reg.detach()}
+
+    def _step_D(self, x_syn: torch.Tensor, x_real: torch.Tensor, update: bool) -> dict[str, torch.Tensor]:
+        """One Adam step of D on real vs refined, half of the refined from the history (section 2.3);
+        with ``update=False`` only measure (no step, the buffer untouched)."""
+        with torch.no_grad():
+            refined = self.R(x_syn)  # [N, C, H, W]
+        fake = self.history.query(refined, half=True) if update else refined
+        with torch.set_grad_enabled(update):
+            l_real, l_fake = self.D(x_real), self.D(fake)  # [N, 1, h, w] each
+            loss = loss_D(l_real, l_fake)
+        if update:
+            self.optims["D"].zero_grad(set_to_none=True)
+            loss.backward()
+            self.optims["D"].step()
+        return {"loss_D": loss.detach(), "D_real": torch.sigmoid(l_real.detach()).mean(),
+                "D_refined": torch.sigmoid(l_fake.detach()).mean()}
+
+    def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One step of the current phase; returns R's and D's losses and D's mean "real" probabilities."""
+        x_syn, x_real = batch["a"], batch["b"]
+        cfg = self.cfg
+        if step < cfg["pretrain_r"]:  # R learns the identity-like start (self-regularisation only)
+            stats_R = self._step_R(x_syn, adversarial=False)
+            stats_D = self._step_D(x_syn, x_real, update=False)
+        elif step < cfg["pretrain_r"] + cfg["pretrain_d"]:  # D learns to tell the pretrained R's output from real
+            stats_D = self._step_D(x_syn, x_real, update=True)
+            stats_R = self._measure_R(x_syn)
+        else:  # Algorithm 1: K_g refiner updates, then K_d discriminator updates
+            for _ in range(cfg["k_g"]):
+                stats_R = self._step_R(x_syn, adversarial=True)
+            for _ in range(cfg["k_d"]):
+                stats_D = self._step_D(x_syn, x_real, update=True)
+        return {**stats_R, **stats_D}
+
+    @torch.no_grad()
+    def _measure_R(self, x_syn: torch.Tensor) -> dict[str, torch.Tensor]:
+        refined = self.R(x_syn)
+        adv, reg = loss_R_adv(self.D(refined)), loss_R_reg(refined, x_syn)
+        return {"loss_R": adv + self.cfg["lambda_reg"] * reg, "loss_R_adv": adv, "loss_R_reg": reg}
+
+    # -- use ------------------------------------------------------------------------------------
+
+    def translate(self, x: torch.Tensor, direction: str = "AtoB") -> torch.Tensor:
+        """Refine synthetic images ``[N, C, H, W]`` -> ``[N, C, H, W]`` in [-1, 1]."""
+        return self.R(x)
+
+    def extra_state(self) -> dict:
+        return {"history": self.history.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        if "history" in state:
+            self.history.load_state_dict(state["history"])
+
+    @torch.no_grad()
+    def preview(self, data: TaskData, n: int = 32) -> tuple[torch.Tensor, int]:
+        """Four synthetic | refined pairs per row (8 rows): tiles [n * 2, C, H, W], 8 columns."""
+        a = data.a[:n]
+        refined = self.translate_batched(a)
+        rows = len(a) // 4
+        cols = [c for k in range(4) for c in (a[k * rows:(k + 1) * rows], refined[k * rows:(k + 1) * rows])]
+        return tile_columns(cols)
+
+
+def _check_config(cfg: dict[str, Any]) -> None:
+    """One-line UserErrors for SimGAN keys out of range (types are checked by merge_config)."""
+    for key in ("r_norm", "d_norm"):
+        if cfg[key] not in NORMS:
+            raise UserError(f"simgan config key {key!r} must be one of {', '.join(NORMS)}, got {cfg[key]!r}")
+    for key, low in (("r_base", 1), ("r_blocks", 0), ("d_base", 1), ("d_layers", 1), ("k_g", 1), ("k_d", 1),
+                     ("pretrain_r", 0), ("pretrain_d", 0), ("history", 0), ("pool", 10), ("n_test", 1), ("pool_seed", 0)):
+        if cfg[key] < low:
+            raise UserError(f"simgan config key {key!r} must be at least {low}, got {cfg[key]}")
+    if cfg["lambda_reg"] < 0:
+        raise UserError(f"simgan config key 'lambda_reg' must be >= 0, got {cfg['lambda_reg']}")
