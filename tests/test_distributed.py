@@ -108,6 +108,19 @@ def test_global_batch_larger_than_the_data_is_one_line(tmp_path):
     assert "exitcode  : 2" in proc.stderr and "gankit/train.py" not in proc.stderr
 
 
+def test_vae_under_torchrun_is_one_line(tmp_path):
+    """The VAE trains in one process only; under torchrun each worker says so in one line and exits with 2."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit", "train",
+           "--preset", "vae-mnist", "--steps", "2", "--quiet", "--set", "data.name=digits"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    line = "gankit: error: model=vae trains in one process only; run `gankit train` without torchrun"
+    assert proc.stderr.count(line) == 2, proc.stderr[-2000:]
+    assert "exitcode  : 2" in proc.stderr and "gankit/train.py" not in proc.stderr
+    assert not any((tmp_path / "runs").glob("*/checkpoint.pt"))  # nothing was trained
+
+
 @pytest.mark.parametrize("env,fragment", [
     ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR is not set; start distributed runs with torchrun"),
     ({"WORLD_SIZE": "two"}, "WORLD_SIZE must be an integer"),
