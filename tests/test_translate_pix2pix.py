@@ -18,6 +18,15 @@ TINY = ["--set", "g_base=4", "--set", "d_base=4", "--set", "g_depth=2", "--set",
 TINY_CFG = {"g_base": 4, "d_base": 4, "g_depth": 2, "n_train": 64, "batch": 8, "threads": 1}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: small convolutions run slower with two threads on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def softplus(v: float) -> float:
     return math.log1p(math.exp(v))
 

@@ -124,9 +124,9 @@ class Pix2Pix(TranslationSystem):
         "norm": "batch",  # "batch" (the paper's), "instance" or "none", in G and D
     }
     PRESETS: dict[str, dict[str, Any]] = {
-        "pix2pix-edges": {"task": "edges", "steps": 1500,
+        "pix2pix-edges": {"task": "edges", "steps": 1000,
                           "_doc": "digit outlines -> digits (mnist-5k), L1 + cGAN as the paper (a few CPU minutes)"},
-        "pix2pix-l1": {"task": "edges", "steps": 1500, "lambda_gan": 0.0,
+        "pix2pix-l1": {"task": "edges", "steps": 1000, "lambda_gan": 0.0,
                        "_doc": "the same with L1 alone (lambda_gan 0, no D): the paper's blurry baseline"},
     }
     TASKS = {"edges": edges_task}
