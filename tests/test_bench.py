@@ -47,6 +47,13 @@ def test_matmul_peak_is_a_positive_rate():
     assert 1e6 < matmul_peak(torch.float32, n=128, seconds=0.02) < 1e15
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_matmul_peak_on_a_gpu_is_the_gpus():
+    """On a GPU the peak is timed there (synchronised), not on the CPU: bench compared GPU steps with the CPU's peak."""
+    gpu = matmul_peak(torch.bfloat16, seconds=0.2, device="cuda")
+    assert gpu > 10 * matmul_peak(torch.bfloat16, n=512, seconds=0.05, device="cpu") and gpu < 1e16
+
+
 def test_cli_json_is_consistent(capsys):
     args = ["bench", "--preset", "ring8-vanilla", "--steps", "3", "--warmup", "2", "--json", "--set", "data.toy_n=500",
             "--set", "train.batch=16"]
@@ -61,6 +68,7 @@ def test_cli_json_is_consistent(capsys):
     assert math.isclose(r["peak_share_fp32"], r["flops_per_s"] / r["peak_flops_fp32"], rel_tol=1e-9)
     assert math.isclose(r["peak_share_bf16"], r["flops_per_s"] / r["peak_flops_bf16"], rel_tol=1e-9)
     assert r["peak_share"] == r[f"peak_share_{r['precision']}"]  # the share of the peak of the precision that ran
+    assert r["device"] == (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu")
     assert r["batch"] == 16 and r["preset"] == "ring8-vanilla"
 
 

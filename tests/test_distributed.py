@@ -1,4 +1,8 @@
-"""DDP training with real processes: torchrun starts 2 CPU workers that talk over gloo."""
+"""DDP training with real processes: torchrun starts 2 CPU workers that talk over gloo.
+
+The workers are kept on the CPU (no visible GPU) even where one is present: two ranks on one GPU
+are refused by design, and these tests are about gloo. A GPU machine adds the NCCL test below.
+"""
 
 import json
 import os
@@ -18,6 +22,8 @@ from gankit.train import train
 GP_RING = ["train.steps=4", "data.toy_n=2000", "loss.d_loss=wasserstein", "loss.g_loss=wasserstein",
            "loss.gp_lambda=10", "train.log_every=1", "train.ckpt_every=2", "train.snapshot_every=4"]
 
+CPU_ONLY = {"CUDA_VISIBLE_DEVICES": ""}  # train.device=auto then picks the CPU and gloo
+
 WORKER = textwrap.dedent('''
     import os, sys, torch
     from gankit.config import apply_overrides, load_preset
@@ -31,7 +37,7 @@ WORKER = textwrap.dedent('''
 
 def torchrun(tmp_path, *args, nproc=2):
     """Run `torchrun --standalone --nproc_per_node nproc ARGS` to the end; return the CompletedProcess."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, **CPU_ONLY, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -98,7 +104,7 @@ def test_cli_under_torchrun_prints_and_writes_once(tmp_path):
 
 
 def test_global_batch_larger_than_the_data_is_one_line(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **CPU_ONLY, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit", "train",
            "--preset", "ring8", "--steps", "2", "--quiet", "--set", "data.toy_n=100", "--set", "train.batch=64"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -110,7 +116,7 @@ def test_global_batch_larger_than_the_data_is_one_line(tmp_path):
 
 def test_vae_under_torchrun_is_one_line(tmp_path):
     """The VAE trains in one process only; under torchrun each worker says so in one line and exits with 2."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **CPU_ONLY, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit", "train",
            "--preset", "vae-mnist", "--steps", "2", "--quiet", "--set", "data.name=digits"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
@@ -129,7 +135,7 @@ def test_vae_under_torchrun_is_one_line(tmp_path):
 def test_half_set_environment_is_one_line(tmp_path, env, fragment):
     clean = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     proc = subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "ring8", "--steps", "1", "--quiet",
-                           "--set", "data.toy_n=500"], cwd=tmp_path, env={**clean, **env}, capture_output=True, text=True,
+                           "--set", "data.toy_n=500"], cwd=tmp_path, env={**clean, **CPU_ONLY, **env}, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 2
     assert fragment in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
@@ -139,7 +145,7 @@ def test_ctrl_c_under_torchrun_stops_both_ranks_at_one_step_and_checkpoints_it(t
     import signal
     import time
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, **CPU_ONLY, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit", "train",
            "--preset", "ring8", "--steps", "1000000", "--quiet", "--out", "runs", "--set", "data.toy_n=2000",
            "--set", "train.log_every=10", "--set", "train.ckpt_every=1000000"]
@@ -161,3 +167,19 @@ def test_ctrl_c_under_torchrun_stops_both_ranks_at_one_step_and_checkpoints_it(t
     assert state["step"] == steps[-1] > 0 and steps == list(range(1, steps[-1] + 1))
     assert state["step"] % 10 == 0  # the ranks agreed to stop at a log interval
     assert err.count(f"interrupted at step {state['step']}; checkpoint saved") == 1  # rank 0 alone says so
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_one_gpu_process_trains_over_nccl_and_two_are_refused_in_one_line(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, "-m", "torch.distributed.run", "--standalone", "-m", "gankit", "train", "--preset", "ring8",
+            "--steps", "20", "--quiet", "--out", "runs", "--set", "data.toy_n=1000"]
+    proc = subprocess.run(base[:4] + ["--nproc_per_node=1"] + base[4:], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert load_checkpoint(next((tmp_path / "runs").iterdir()))["step"] == 20
+    n = torch.cuda.device_count() + 1
+    proc = subprocess.run(base[:4] + [f"--nproc_per_node={n}"] + base[4:], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    line = f"gankit: error: LOCAL_RANK {n - 1} but this machine has {n - 1} GPUs; use --nproc_per_node no larger than the GPU count"
+    assert proc.returncode != 0 and line in proc.stderr, proc.stderr[-2000:]

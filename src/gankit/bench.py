@@ -8,7 +8,7 @@ Three numbers, each measured on the spot:
 - FLOPs per step: every matrix multiply and convolution of one step, forward and backward, counted
   by PyTorch's ``FlopCounterMode`` as the difference between a 2-step and a 1-step run;
 - the matmul peak: FLOP/s of a large square matrix product (2 n^3 per product), in float32 and in
-  bfloat16; ``peak_share`` is the achieved FLOP/s over the peak of the precision training ran in
+  bfloat16, on the device training ran on (the CPU, or the GPU of ``train.device``); ``peak_share`` is the achieved FLOP/s over the peak of the precision training ran in
   (``train.precision`` resolved for this machine), and ``peak_share_fp32`` / ``peak_share_bf16``
   over each peak.
 
@@ -69,15 +69,28 @@ def step_seconds(cfg: RunConfig, steps: int = 50, warmup: int = 10, repeats: int
     return max(best, 1e-9)
 
 
-def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 1024, seconds: float = 0.3) -> float:
-    """FLOP/s of repeated n x n @ n x n products in ``dtype`` on the CPU (2 n^3 FLOPs each), best of a few timings."""
-    a = torch.randn(n, n).to(dtype)
-    b = torch.randn(n, n).to(dtype)
+def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 0, seconds: float = 0.3,
+                device: torch.device | str = "cpu") -> float:
+    """FLOP/s of repeated n x n @ n x n products in ``dtype`` on ``device`` (2 n^3 FLOPs each), best of a few timings.
+
+    ``n`` 0 picks 1024 on the CPU and 8192 on a GPU (a smaller product leaves a GPU mostly idle).
+    On a GPU each timing waits for the product to finish (``torch.cuda.synchronize``). fp32 there
+    is what training's fp32 uses: TF32 tensor cores only where ``torch.backends.cuda.matmul.allow_tf32``
+    is on (PyTorch's default is off).
+    """
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    n = n or (8192 if cuda else 1024)
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)  # noqa: E731
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
     a @ b  # first call: allocation and kernel selection, not timed
+    sync()
     best, spent = 0.0, 0.0
     while spent < seconds:
         t0 = time.perf_counter()
         a @ b
+        sync()
         dt = time.perf_counter() - t0
         spent += dt
         best = max(best, 2 * n ** 3 / max(dt, 1e-9))
@@ -92,13 +105,15 @@ def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10) -> dict:
         torch.set_num_threads(cfg.train.threads)
     seconds = step_seconds(cfg, steps=steps, warmup=warmup)
     flops = step_flops(cfg)
-    peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
-    flops_per_s = flops / seconds
     from gankit.train import resolve_device, resolve_precision
 
-    precision = resolve_precision(cfg.train.precision, resolve_device(cfg.train.device))
+    device = resolve_device(cfg.train.device)
+    peak32, peak16 = matmul_peak(torch.float32, device=device), matmul_peak(torch.bfloat16, device=device)
+    flops_per_s = flops / seconds
+    precision = resolve_precision(cfg.train.precision, device)
     return {"preset": cfg.preset, "batch": cfg.train.batch, "d_steps": cfg.train.d_steps, "steps_timed": steps,
             "threads": torch.get_num_threads(), "step_seconds": seconds, "samples_per_s": cfg.train.batch / seconds,
             "flops_per_step": flops, "flops_per_s": flops_per_s, "peak_flops_fp32": peak32, "peak_flops_bf16": peak16,
             "peak_share": flops_per_s / (peak16 if precision == "bf16" else peak32), "peak_share_fp32": flops_per_s / peak32,
-            "peak_share_bf16": flops_per_s / peak16, "precision": precision, "compile": cfg.train.compile}
+            "peak_share_bf16": flops_per_s / peak16, "precision": precision, "compile": cfg.train.compile,
+            "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)}

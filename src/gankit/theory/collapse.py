@@ -17,8 +17,8 @@ to the same x) as a failure of G trained too far ahead of D. This experiment wat
   2-D isotropic Gaussian the share within 3 std is 1 - exp(-9/2) = 98.89%.
 
 The seed is 1: the plain GAN collapsed with it in the benchmark of docs/mode-collapse.md (1 of 8
-modes at 2,000 steps; seed 4 is the other collapsing seed). Training uses one thread
-(``train.threads=1``), whose float sums differ from the benchmark's default threads, so the numbers
+modes at 2,000 steps; seed 4 is the other collapsing seed). Training uses one CPU thread
+(``train.threads=1``, ``train.device=cpu`` also where a GPU is present), whose float sums differ from the benchmark's default threads, so the numbers
 are this experiment's own, not the benchmark record's.
 
 ``ring8-vanilla`` runs its full schedule (2,000 steps). The ``ring8`` preset is trained to 4,000 of
@@ -81,8 +81,8 @@ def train_with_snapshots(preset: str, steps: int, every: int, runs: Path, center
     from gankit.generate import generate
     from gankit.train import train
 
-    cfg = apply_overrides(load_preset(preset), [f"train.seed={SEED}", "train.threads=1",
-                                                f"train.snapshot_every={every}"])  # one trainer grid per segment
+    cfg = apply_overrides(load_preset(preset), [f"train.seed={SEED}", "train.threads=1", "train.device=cpu",
+                                                f"train.snapshot_every={every}"])  # CPU: the documented numbers  # one trainer grid per segment
     t0 = time.perf_counter()
     result, snaps, samples = None, [], []
     for target in range(every, steps + 1, every):
