@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import shlex
 import sys
@@ -38,6 +39,7 @@ from gankit.translate import build_task, load_translator, resolve_config, train_
 from gankit.translate.common import digits_scores, parse_overrides
 
 RESULTS = Path(__file__).parent / "results" / "translate_cyclegan.jsonl"
+STEPS = 600  # per run: 4 runs (2 presets x 2 seeds) fit in ~10 minutes of one quiet CPU thread
 METRICS = ["cycle_a", "cycle_b", "acc_G_a", "acc_F_b", "fid_G_a", "fid_F_b"]  # per-seed scores
 
 
@@ -53,6 +55,17 @@ def score_run(run_dir: Path) -> dict[str, float]:
     f_b = digits_scores(fake_a, reference=test.a, labels=test.y_b)
     return {"cycle_a": float((rec_a - test.a).abs().mean()), "cycle_b": float((rec_b - test.b).abs().mean()),
             "acc_G_a": g_a["accuracy"], "acc_F_b": f_b["accuracy"], "fid_G_a": g_a["fid"], "fid_F_b": f_b["fid"]}
+
+
+def train_and_score(preset: str, over: dict, out: str) -> dict:
+    """Train one run (a worker of ``--jobs``) and score it; returns the row's per-seed entry and the config."""
+    torch.set_num_threads(over["threads"])
+    t0 = time.perf_counter()
+    res = train_translation(preset, over, out=out, progress=False)
+    seconds = time.perf_counter() - t0
+    scores = {"seed": over["seed"], "run": str(res.run_dir), "seconds": round(seconds, 1), **score_run(res.run_dir)}
+    print(json.dumps(scores), flush=True)
+    return {"scores": scores, "cfg": res.system.cfg}
 
 
 def ceiling() -> dict[str, float]:
@@ -102,11 +115,12 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench-cyclegan", help="folder for the training runs")
     ap.add_argument("--presets", default="cyclegan-mnist-m,cyclegan-no-cycle")
     ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--steps", type=int, default=0, help="training steps per run (0: the preset's)")
+    ap.add_argument("--steps", type=int, default=STEPS, help="training steps per run (0: the preset's, 1,500)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="extra config overrides for every run (repeatable)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--jobs", type=int, default=1, help="training runs at once, in parallel processes")
     ap.add_argument("--no-ceiling", action="store_true", help="skip the real-images row")
     ap.add_argument("--results", default=str(RESULTS), help="JSON-lines file the rows are appended to")
     ap.add_argument("--table", action="store_true", help="only print the table of the recorded rows")
@@ -117,28 +131,32 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    machine = f"{platform.node()} {torch.get_num_threads()} thread(s), device {args.device}"
+    machine = (f"{platform.node()}, {os.cpu_count()} cores, {args.threads} thread(s) per run, {args.jobs} run(s) at once, "
+               f"device {args.device}")
     rows = []
     if not args.no_ceiling:
         rows.append({"row": "real test images", **ceiling(), "command": command})
     extra = parse_overrides(args.overrides)
+    jobs = []  # (preset, overrides) per training run
     for preset in args.presets.split(","):
-        per_seed = []
-        for seed in [int(s) for s in args.seeds.split(",")]:
+        for seed in [int(x) for x in args.seeds.split(",")]:
             over = {**extra, "seed": seed, "threads": args.threads, "device": args.device}
-            if args.steps:
-                over["steps"] = args.steps
-            t0 = time.perf_counter()
-            res = train_translation(preset, over, out=args.out, progress=False)
-            seconds = time.perf_counter() - t0
-            scores = {"seed": seed, "run": str(res.run_dir), "seconds": round(seconds, 1), **score_run(res.run_dir)}
-            print(json.dumps(scores), flush=True)
-            per_seed.append(scores)
-        cfg = res.system.cfg
+            jobs.append((preset, {**over, "steps": args.steps} if args.steps else over))
+    if args.jobs > 1:  # independent runs in parallel processes, one thread each
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = list(pool.map(train_and_score, *zip(*[(p, o, args.out) for p, o in jobs])))
+    else:
+        done = [train_and_score(p, o, args.out) for p, o in jobs]
+    for preset in args.presets.split(","):
+        mine = [d for (p, _), d in zip(jobs, done) if p == preset]
+        cfg = mine[-1]["cfg"]
         rows.append({"row": preset, "steps": cfg["steps"], "batch": cfg["batch"],
                      "config": {k: cfg[k] for k in ("lambda_cycle", "lambda_identity", "g_base", "g_blocks", "d_base",
                                                     "d_layers", "history", "lr")},
-                     "per_seed": per_seed, "machine": machine, "command": command})
+                     "per_seed": [d["scores"] for d in mine], "machine": machine, "command": command})
     results.parent.mkdir(parents=True, exist_ok=True)
     with open(results, "a") as f:
         for row in rows:

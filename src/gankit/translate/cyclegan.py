@@ -193,17 +193,17 @@ class CycleGAN(TranslationSystem):
         "history": 50,  # image buffer per D (section 4: 50); 0 = latest fakes only
         "decay_start": 0.5,  # fraction of steps after which lr decays linearly to 0 (section 4: 100 of 200 epochs)
         "init_std": 0.02,  # conv weights ~ N(0, init_std) (appendix 7.1); 0 keeps PyTorch's init
-        "g_base": 16,  # channels of G's first conv (paper 64)
+        "g_base": 8,  # channels of G's first conv (paper 64)
         "g_down": 2,  # stride-2 down blocks of G (paper 2); the size must divide by 2**g_down
-        "g_blocks": 3,  # residual blocks of G (paper 6 at 128x128, 9 at 256x256)
+        "g_blocks": 2,  # residual blocks of G (paper 6 at 128x128, 9 at 256x256)
         "d_base": 16,  # channels of D's first conv (paper 64)
         "d_layers": 2,  # stride-2 convs of D: 2 sees 34x34 patches (the paper's 3 sees 70x70)
         "norm": "instance",  # instance norm in G and D (section 4, after Ulyanov et al.)
     }
     PRESETS: dict[str, dict[str, Any]] = {
-        "cyclegan-mnist-m": {"task": "mnist-m", "steps": 3000, "batch": 16, "snapshot_every": 1000,
+        "cyclegan-mnist-m": {"task": "mnist-m", "steps": 1500, "batch": 8, "snapshot_every": 500,
                              "_doc": "gray digits <-> MNIST-M-like coloured digits, unpaired (a few CPU minutes)"},
-        "cyclegan-no-cycle": {"task": "mnist-m", "steps": 3000, "batch": 16, "snapshot_every": 1000,
+        "cyclegan-no-cycle": {"task": "mnist-m", "steps": 1500, "batch": 8, "snapshot_every": 500,
                               "lambda_cycle": 0.0,
                               "_doc": "the same without cycle and identity losses (section 5.1.4's 'GAN alone')"},
     }
