@@ -155,7 +155,7 @@ class SimGAN(TranslationSystem):
         "pool_seed": 0,  # seed of the synthetic digits (apart from "seed", so refiner seeds share data)
     }
     PRESETS = {
-        "simgan-fonts": {"task": "fonts", "steps": 1500, "_doc": "font-rendered digits -> MNIST-like, labels kept (a few CPU minutes)"},
+        "simgan-fonts": {"task": "fonts", "steps": 1000, "_doc": "font-rendered digits -> MNIST-like, labels kept (a few CPU minutes)"},
     }
     TASKS = {"fonts": fonts_task}
 
