@@ -146,7 +146,7 @@ def main() -> None:
             over = {**extra, "seed": seed, "threads": args.threads, "device": args.device}
             if args.steps:
                 over["steps"] = args.steps
-                if resolve_config(preset)["adv_weight"] > 0:
+                if resolve_config(preset)["lambda_adv"] > 0:
                     over["warmup"] = args.steps // 2
             t0 = time.perf_counter()
             r = train_translation(preset, over, out=out, progress=False)

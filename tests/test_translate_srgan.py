@@ -64,7 +64,7 @@ def test_losses_match_hand_computation():
     assert loss_D(logits[1:], logits[:1]).item() == pytest.approx(math.log(4 / 3) + math.log(2))
     # eq. 3: content + 1e-3 adversarial
     assert perceptual_loss(torch.tensor(0.5), torch.tensor(2.0)).item() == pytest.approx(0.502)
-    assert perceptual_loss(torch.tensor(0.5), torch.tensor(2.0), adv_weight=0.1).item() == pytest.approx(0.7)
+    assert perceptual_loss(torch.tensor(0.5), torch.tensor(2.0), lambda_adv=0.1).item() == pytest.approx(0.7)
 
 
 def test_downsampling_keeps_constants_and_range_and_bicubic_inverts_the_size():
@@ -94,9 +94,9 @@ def test_task_data_is_paired_downsampled_digits(task, side):
 
 def test_presets_and_their_networks():
     cfg = resolve_config("srgan")
-    assert cfg["preset"] == "srgan-x4" and cfg["adv_weight"] == 1e-3 and cfg["content"] == "digits"
+    assert cfg["preset"] == "srgan-x4" and cfg["lambda_adv"] == 1e-3 and cfg["content"] == "digits"
     resnet = resolve_config("srresnet-x4")
-    assert resnet["adv_weight"] == 0 and resnet["content"] == "pixel"
+    assert resnet["lambda_adv"] == 0 and resnet["content"] == "pixel"
     dev = torch.device("cpu")
     assert sorted(SRGAN(cfg, (1, 7, 7), (1, 28, 28), dev).nets) == ["D", "G"]
     assert sorted(SRGAN(resnet, (1, 7, 7), (1, 28, 28), dev).nets) == ["G"]  # SRResNet: no D
@@ -206,4 +206,4 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     user_error(lambda: SRGAN(resolve_config("srgan"), (1, 28, 28), (1, 28, 28), dev), "2, 4, 8", "28x28")
     user_error(lambda: SRGAN(resolve_config("srgan"), (1, 7, 7), (1, 21, 21), dev), "7x7", "21x21")
     user_error(lambda: SRGAN(resolve_config("srgan", {"width": 0}), (1, 7, 7), (1, 28, 28), dev), "width", "at least 1")
-    user_error(lambda: resolve_config("srgan", {"adv_weight": "big"}), "adv_weight", "float")
+    user_error(lambda: resolve_config("srgan", {"lambda_adv": "big"}), "lambda_adv", "float")

@@ -9,7 +9,7 @@ loss (section 2.2, eq. 3)::
 
 where ``l_content`` is a mean squared error in the feature space of a fixed network (eq. 5; the
 paper's VGG19, here the shipped digits classifier) or in pixels (eq. 4, "pixel"), and ``l_adv``
-is the non-saturating ``-log D(G(I_LR))`` (eq. 6). With ``adv_weight=0`` there is no ``D`` and
+is the non-saturating ``-log D(G(I_LR))`` (eq. 6). With ``lambda_adv=0`` there is no ``D`` and
 ``G`` is the paper's SRResNet baseline (MSE only).
 
 Networks (section 2.2, Figure 4), made narrow and shallow for a CPU:
@@ -70,9 +70,9 @@ def adversarial_loss(logits_fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-logits_fake).mean()
 
 
-def perceptual_loss(content: torch.Tensor, adversarial: torch.Tensor, adv_weight: float = 1e-3) -> torch.Tensor:
+def perceptual_loss(content: torch.Tensor, adversarial: torch.Tensor, lambda_adv: float = 1e-3) -> torch.Tensor:
     """Eq. 3: l_SR = l_content + 1e-3 * l_adv (the weight 10^-3 is the paper's)."""
-    return content + adv_weight * adversarial
+    return content + lambda_adv * adversarial
 
 
 def loss_D(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
@@ -266,7 +266,7 @@ def _digits_task(factor: int) -> Callable[[dict[str, Any], str], TaskData]:
 
 
 class SRGAN(TranslationSystem):
-    """SRGAN (``adv_weight > 0``) or SRResNet (``adv_weight == 0``, no D), A = low resolution, B = high."""
+    """SRGAN (``lambda_adv > 0``) or SRResNet (``lambda_adv == 0``, no D), A = low resolution, B = high."""
 
     name = "srgan"
     paired = True
@@ -277,8 +277,8 @@ class SRGAN(TranslationSystem):
         "d_width": 16,  # D channels of the first layer (the paper's 64)
         "d_depth": 3,  # D stride-1/stride-2 pairs (the paper's 4, on 96x96 crops)
         "content": "digits",  # digits | digits-fc | pixel | a TorchScript file; the paper's VGG19 phi_{5,4}
-        "adv_weight": 1e-3,  # eq. 3's weight of the adversarial loss; 0 = SRResNet (pixel MSE, no D)
-        "warmup": 0,  # first steps train G on pixel MSE only (the paper starts SRGAN from SRResNet, 3.2)
+        "lambda_adv": 1e-3,  # eq. 3's weight of the adversarial loss; 0: no D, G on the content loss alone
+        "warmup": 0,  # first steps train G on pixel MSE only, D idle (the paper starts SRGAN from SRResNet, 3.2)
     }
     # Paper, section 3.2: Adam with beta1 0.9, minibatches of 16, lr 1e-4, SRGAN initialised from a
     # trained SRResNet. Ours: 800 steps (a few CPU minutes) at lr 5e-4, which in 400 steps reached
@@ -287,29 +287,27 @@ class SRGAN(TranslationSystem):
     PRESETS: dict[str, dict[str, Any]] = {
         "srgan-x4": {"task": "digits-x4", **_RECIPE, "warmup": 400,
                      "_doc": "SRGAN 7x7 -> 28x28 digits: digits-feature content loss + 1e-3 adversarial"},
-        "srresnet-x4": {"task": "digits-x4", **_RECIPE, "adv_weight": 0.0, "content": "pixel",
+        "srresnet-x4": {"task": "digits-x4", **_RECIPE, "lambda_adv": 0.0, "content": "pixel",
                         "_doc": "SRResNet baseline 7x7 -> 28x28: the same G on pixel MSE, no D"},
         "srgan-x2": {"task": "digits-x2", **_RECIPE, "warmup": 400, "_doc": "SRGAN 14x14 -> 28x28 digits"},
-        "srresnet-x2": {"task": "digits-x2", **_RECIPE, "adv_weight": 0.0, "content": "pixel",
+        "srresnet-x2": {"task": "digits-x2", **_RECIPE, "lambda_adv": 0.0, "content": "pixel",
                         "_doc": "SRResNet baseline 14x14 -> 28x28"},
     }
     TASKS = {"digits-x4": _digits_task(4), "digits-x2": _digits_task(2)}
 
     def __init__(self, cfg: dict[str, Any], shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
         super().__init__(cfg, shape_a, shape_b, device)
-        for key in ("width", "n_blocks", "d_width", "d_depth"):
-            if cfg[key] < (0 if key == "n_blocks" else 1):
-                raise UserError(f"srgan config key {key!r} must be at least {0 if key == 'n_blocks' else 1}, got {cfg[key]}")
-        if cfg["adv_weight"] < 0 or cfg["warmup"] < 0:
-            raise UserError(f"srgan config keys adv_weight and warmup must be >= 0, got {cfg['adv_weight']} and {cfg['warmup']}")
+        for key, least in (("width", 1), ("n_blocks", 0), ("d_width", 1), ("d_depth", 1), ("lambda_adv", 0), ("warmup", 0)):
+            if cfg[key] < least:
+                raise UserError(f"srgan config key {key!r} must be at least {least}, got {cfg[key]}")
         (c_a, h_a, w_a), (c_b, h_b, w_b) = self.shape_a, self.shape_b
-        factor = h_b // h_a if h_a else 0
+        factor = h_b // h_a
         if h_b != factor * h_a or w_b != factor * w_a or factor < 2 or factor & (factor - 1):
             raise UserError(f"srgan needs B images 2, 4, 8, ... times the size of A; got A {h_a}x{w_a} and B {h_b}x{w_b}")
         self.factor = factor
         self.nets["G"] = SRResNetGenerator(c_a, c_b, factor, cfg["width"], cfg["n_blocks"]).to(device)
         self.optims["G"] = self.adam(self.nets["G"])
-        if cfg["adv_weight"] > 0:
+        if cfg["lambda_adv"] > 0:
             self.nets["D"] = SRDiscriminator(c_b, h_b, cfg["d_width"], cfg["d_depth"]).to(device)
             self.optims["D"] = self.adam(self.nets["D"])
         self._phi: nn.Module | None = None  # loaded when training starts; not in self.nets, so never saved
@@ -330,7 +328,7 @@ class SRGAN(TranslationSystem):
         x_lr, x_real = batch["a"], batch["b"]  # [N, C, h, w], [N, C, H, W]
         x_fake = G(x_lr)  # [N, C, H, W]
         stats: dict[str, torch.Tensor] = {"mse": F.mse_loss(x_fake.detach(), x_real)}
-        gan = cfg["adv_weight"] > 0 and step >= cfg["warmup"]
+        gan = cfg["lambda_adv"] > 0 and step >= cfg["warmup"]
 
         # Update D (eq. 2): real high-resolution images against G's.
         if gan:
@@ -348,9 +346,9 @@ class SRGAN(TranslationSystem):
             phi = self.phi()
             l_content = content_loss(phi(x_fake), phi(x_real))
             l_adv = adversarial_loss(self.nets["D"](x_fake))
-            l_G = perceptual_loss(l_content, l_adv, cfg["adv_weight"])
+            l_G = perceptual_loss(l_content, l_adv, cfg["lambda_adv"])
             stats.update(content=l_content.detach(), adv=l_adv.detach())
-        elif cfg["adv_weight"] > 0:  # warm-up: SRResNet's MSE, the paper's initialisation of SRGAN
+        elif cfg["lambda_adv"] > 0:  # warm-up: SRResNet's MSE, the paper's initialisation of SRGAN
             l_G = content_loss(x_fake, x_real)
         else:  # SRResNet, or a generator trained on the content loss alone
             phi = self.phi()
