@@ -115,7 +115,7 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench-cyclegan", help="folder for the training runs")
     ap.add_argument("--presets", default="cyclegan-mnist-m,cyclegan-no-cycle")
     ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--steps", type=int, default=STEPS, help="training steps per run (0: the preset's, 1,500)")
+    ap.add_argument("--steps", type=int, default=STEPS, help="training steps per run (0: the preset's, 3,000)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="extra config overrides for every run (repeatable)")
     ap.add_argument("--threads", type=int, default=1)

@@ -201,9 +201,9 @@ class CycleGAN(TranslationSystem):
         "norm": "instance",  # instance norm in G and D (section 4, after Ulyanov et al.)
     }
     PRESETS: dict[str, dict[str, Any]] = {
-        "cyclegan-mnist-m": {"task": "mnist-m", "steps": 1500, "batch": 8, "snapshot_every": 500,
+        "cyclegan-mnist-m": {"task": "mnist-m", "steps": 3000, "batch": 8, "snapshot_every": 1000,
                              "_doc": "gray digits <-> MNIST-M-like coloured digits, unpaired (a few CPU minutes)"},
-        "cyclegan-no-cycle": {"task": "mnist-m", "steps": 1500, "batch": 8, "snapshot_every": 500,
+        "cyclegan-no-cycle": {"task": "mnist-m", "steps": 3000, "batch": 8, "snapshot_every": 1000,
                               "lambda_cycle": 0.0,
                               "_doc": "the same without cycle and identity losses (section 5.1.4's 'GAN alone')"},
     }
