@@ -13,8 +13,10 @@ trains on the "edges" task (mnist-5k outlines -> digits, 4,000 training pairs) a
 - ``grey``: share of output pixels strictly between 0.25 and 0.75 on [0, 1] (blur shows as grey),
   beside the same share in the real test digits.
 
-One reference row, ``real train digits``, scores 1,000 real training digits against the test
-digits: the floor digits-FID can reach with 1,000 images.
+One reference row, ``real train digits``, scores 1,000 real training digits (other digits than
+the test ones) against the test digits. It is not a floor for the outputs' FID: outputs are drawn
+from the test digits' own outlines, so they can match the test set's features more closely than
+another sample of real digits does.
 
 Each row is appended, with the command that made it, to ``benchmarks/results/translate_pix2pix.jsonl``;
 ``--table`` prints the Markdown table (mean ± standard error over seeds) from the recorded rows.
