@@ -96,17 +96,17 @@ def fmt(values: list[float], pct: bool = False) -> str:
 def table(path: Path) -> str:
     """The recorded rows as a Markdown table (accuracies in %)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    out = ["| row | steps | seeds | cycle L1 A | cycle L1 B | acc G(a) | acc F(b) | FID G(a)-B | FID F(b)-A | s/run |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| row | steps | seeds | cycle L1 A | cycle L1 B | acc G(a) | acc F(b) | FID G(a)-B | FID F(b)-A | s/run | on |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["row"] == "real test images":
             out.append(f"| real test images (ceiling) | - | - | - | - | real B: {100 * r['acc_real_b']:.1f} | "
-                       f"real A: {100 * r['acc_real_a']:.1f} | real A-B: {r['fid_a_to_b']:.0f} | - | - |")
+                       f"real A: {100 * r['acc_real_a']:.1f} | real A-B: {r['fid_a_to_b']:.0f} | - | - | - |")
             continue
         per = r["per_seed"]
         cells = [fmt([p[k] for p in per], pct=k.startswith("acc")) for k in METRICS]
         out.append(f"| {r['row']} | {r['steps']} | {len(per)} | " + " | ".join(cells)
-                   + f" | {sum(p['seconds'] for p in per) / len(per):.0f} |")
+                   + f" | {sum(p['seconds'] for p in per) / len(per):.0f} | {r['machine'].rsplit('device ', 1)[-1]} |")
     return "\n".join(out)
 
 
