@@ -28,7 +28,7 @@ Built-in task ``mnist-m``: side A are gray MNIST digits, side B coloured "MNIST-
 on procedural textures (see :func:`mnist_m`). The identity loss compares G(b) with b, so both
 sides need the same channels: side A is gray replicated to 3 channels.
 
-Example (about a minute on one CPU core)::
+Example (under a minute on one quiet CPU core)::
 
     from gankit.translate import build_task, load_translator, resolve_config, train_translation
     r = train_translation("cyclegan", {"steps": 300, "threads": 1}, out="runs", progress=False)
@@ -52,7 +52,7 @@ from gankit.losses import d_loss_ls
 from gankit.models.i2i import PatchDiscriminator, ResnetGenerator
 from gankit.translate.common import ImageHistory, TaskData, TranslationSystem, tile_columns
 
-__all__ = ["CycleGAN", "loss_gan_g", "loss_gan_d", "loss_cycle", "loss_identity", "lr_factor", "textures",
+__all__ = ["CycleGAN", "loss_gan_g", "loss_gan_d", "loss_cycle", "loss_identity", "lr_factor", "textures", "blend",
            "mnist_m"]
 
 
