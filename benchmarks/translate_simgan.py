@@ -145,12 +145,13 @@ def table(rows: list[dict]) -> str:
         r0 = rs[0]
         lines += ["", f"`{command}` ({date}; N = {r0['n']}, refiner {r0['refiner_steps']} steps, "
                       f"classifier {r0['clf_steps']} steps, {r0['seeds']} seeds, {r0['seconds']:.0f} s)", "",
-                  "| measure | value | over |", "|---|---|---|"]
+                  "| measure | value (mean ± s.e.) | per seed | over |", "|---|---|---|---|"]
         for r in rs:
             pct = "accuracy" in r["row"] or "classifier" in r["row"]
             scale, unit = (100, "%") if pct else (1, "")
             value = f"{scale * r['mean']:.2f}{unit}" + (f" ± {scale * r['se']:.2f}" if len(r["values"]) > 1 else "")
-            lines.append(f"| {r['row']} | {value} | {len(r['values'])} {r['over']} |")
+            each = ", ".join(f"{scale * v:.1f}" for v in r["values"])
+            lines.append(f"| {r['row']} | {value} | {each} | {len(r['values'])} {r['over']} |")
     return "\n".join(lines)
 
 
