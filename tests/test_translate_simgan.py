@@ -119,7 +119,20 @@ def test_adversarial_refiner_loss_adds_lambda_times_l1():
     assert float(out["loss_R"]) == pytest.approx(float(out["loss_R_adv"]) + 3.0 * float(out["loss_R_reg"]), rel=1e-5)
 
 
-def test_history_is_checkpointed(tmp_path):
+def test_preview_pairs_each_input_with_its_refinement():
+    from gankit.translate.common import TaskData
+
+    s = _system()
+    x = _batch()["a"]
+    tiles, cols = s.preview(TaskData(x, x, paired=False))  # 8 inputs: 4 pairs per row, 2 rows
+    assert cols == 8 and tiles.shape == (16, 1, 28, 28)
+    assert torch.equal(tiles[0], x[0]) and torch.equal(tiles[2], x[2]) and torch.equal(tiles[8], x[1])
+    assert torch.allclose(tiles[1], s.translate_batched(x[:1])[0])
+    tiles, cols = s.preview(TaskData(x[:2], x, paired=False))  # fewer inputs than pairs per row
+    assert cols == 4 and tiles.shape == (4, 1, 28, 28)
+
+
+def test_history_is_checkpointed():
     s = _system(pretrain_r=0, pretrain_d=0)
     s.train_step(0, _batch())
     t = _system()

@@ -29,10 +29,10 @@ The paper's three training devices:
 
 Where gankit differs, and why: the paper sums over patches and images, gankit averages (so
 ``lambda`` is per pixel against per patch; the paper's lambda does not carry over); Adam
-(lr 2e-4, beta1 0.5, as the other translation systems) instead of plain SGD at lr 0.001; the
+(lr 2e-4, beta1 0.5, as the other translation systems) instead of the paper's SGD; the
 K_g + K_d updates of one step reuse the step's minibatch (the loop hands one batch per step,
-Algorithm 1 draws a fresh one per update); narrower nets (32 channels instead of 64) so that
-a run takes CPU minutes.
+Algorithm 1 draws a fresh one per update); narrower nets (16 channels and 3 residual blocks
+instead of 64 and 4) so that a run takes CPU minutes.
 
 Built-in task ``fonts``: side A are digits rendered from fonts (:mod:`gankit.data.fonts`,
 labels ``y_a``), side B the real ``mnist-5k`` digits (labels ``y_b``, not used in training).
@@ -242,11 +242,12 @@ class SimGAN(TranslationSystem):
 
     @torch.no_grad()
     def preview(self, data: TaskData, n: int = 32) -> tuple[torch.Tensor, int]:
-        """Four synthetic | refined pairs per row (8 rows): tiles [n * 2, C, H, W], 8 columns."""
+        """Up to four synthetic | refined pairs per row (8 rows for n = 32): tiles [2 n, C, H, W], 8 columns."""
         a = data.a[:n]
         refined = self.translate_batched(a)
-        rows = len(a) // 4
-        cols = [c for k in range(4) for c in (a[k * rows:(k + 1) * rows], refined[k * rows:(k + 1) * rows])]
+        groups = min(4, len(a))  # pairs per row
+        rows = len(a) // groups
+        cols = [c for k in range(groups) for c in (a[k * rows:(k + 1) * rows], refined[k * rows:(k + 1) * rows])]
         return tile_columns(cols)
 
 
