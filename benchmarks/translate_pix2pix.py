@@ -22,7 +22,8 @@ Each row is appended, with the command that made it, to ``benchmarks/results/tra
 ``--table`` prints the Markdown table (mean ± standard error over seeds) from the recorded rows.
 
 Usage:
-    python benchmarks/translate_pix2pix.py --seeds 2                       # ~7 CPU minutes, 1 thread
+    python benchmarks/translate_pix2pix.py --seeds 2                       # 1 thread: ~7 min on an idle core,
+                                                                           # ~18 on the shared 2-core machine
     python benchmarks/translate_pix2pix.py --seeds 2 --first-seed 2 --img ''   # two more seeds per row
     python benchmarks/translate_pix2pix.py --steps 20 --seeds 1 --no-record --img ''   # smoke run
     python benchmarks/translate_pix2pix.py --table

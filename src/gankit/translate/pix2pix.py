@@ -22,7 +22,7 @@ Task "edges" (the default): A = the outline of an mnist-5k digit, B = the digit.
 the outer morphological boundary of the digit's ink (see :func:`digit_outline`), a one-pixel
 white-on-black contour like the edge maps of the paper's edges -> shoes / handbags (section 4).
 
-Example (about a minute on one CPU thread)::
+Example (one to two minutes on one CPU thread)::
 
     from gankit.translate import train_translation
     r = train_translation("pix2pix-edges", {"steps": 300, "threads": 1}, out="runs", progress=False)
@@ -127,7 +127,7 @@ class Pix2Pix(TranslationSystem):
         "pix2pix-edges": {"task": "edges", "steps": 1000,
                           "_doc": "digit outlines -> digits (mnist-5k), L1 + cGAN as the paper (a few CPU minutes)"},
         "pix2pix-l1": {"task": "edges", "steps": 1000, "lambda_gan": 0.0,
-                       "_doc": "the same with L1 alone (lambda_gan 0, no D): the paper's blurry baseline"},
+                       "_doc": "the same with L1 alone (lambda_gan 0, no D): the paper's L1-only ablation (section 4.2)"},
     }
     TASKS = {"edges": edges_task}
 
