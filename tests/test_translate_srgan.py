@@ -15,7 +15,7 @@ from gankit.translate.srgan import (SRGAN, SRDiscriminator, SRResNetGenerator, a
 from helpers import run_cli, user_error
 
 # Tiny nets so that a run takes about a second on one CPU thread.
-TINY = ["threads=1", "width=8", "n_blocks=1", "d_width=4", "d_depth=2", "batch=8", "n_train=64",
+TINY = ["threads=1", "warmup=0", "width=8", "n_blocks=1", "d_width=4", "d_depth=2", "batch=8", "n_train=64",
         "log_every=1", "snapshot_every=100"]
 
 
@@ -207,3 +207,5 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     user_error(lambda: SRGAN(resolve_config("srgan"), (1, 7, 7), (1, 21, 21), dev), "7x7", "21x21")
     user_error(lambda: SRGAN(resolve_config("srgan", {"width": 0}), (1, 7, 7), (1, 28, 28), dev), "width", "at least 1")
     user_error(lambda: resolve_config("srgan", {"lambda_adv": "big"}), "lambda_adv", "float")
+    user_error(lambda: SRGAN(resolve_config("srgan", {"steps": 300}), (1, 7, 7), (1, 28, 28), dev),
+               "warmup (400) must be below steps (300)")

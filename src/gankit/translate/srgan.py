@@ -9,8 +9,8 @@ loss (section 2.2, eq. 3)::
 
 where ``l_content`` is a mean squared error in the feature space of a fixed network (eq. 5; the
 paper's VGG19, here the shipped digits classifier) or in pixels (eq. 4, "pixel"), and ``l_adv``
-is the non-saturating ``-log D(G(I_LR))`` (eq. 6). With ``lambda_adv=0`` there is no ``D`` and
-``G`` is the paper's SRResNet baseline (MSE only).
+is the non-saturating ``-log D(G(I_LR))`` (eq. 6). With ``lambda_adv=0`` there is no ``D``; with
+``content="pixel"`` too, ``G`` is the paper's SRResNet baseline (MSE only).
 
 Networks (section 2.2, Figure 4), made narrow and shallow for a CPU:
 
@@ -29,7 +29,7 @@ downsamplings of the HR ones, section 3.2).
 Example::
 
     from gankit.translate import train_translation
-    r = train_translation("srgan-x4", overrides={"steps": 200, "threads": 1}, out="runs", progress=False)
+    r = train_translation("srgan-x4", {"steps": 200, "warmup": 100, "threads": 1}, out="runs", progress=False)
     sr = r.system.translate_batched(lr_images)        # [N, 1, 7, 7] -> [N, 1, 28, 28]
 """
 
@@ -300,6 +300,9 @@ class SRGAN(TranslationSystem):
         for key, least in (("width", 1), ("n_blocks", 0), ("d_width", 1), ("d_depth", 1), ("lambda_adv", 0), ("warmup", 0)):
             if cfg[key] < least:
                 raise UserError(f"srgan config key {key!r} must be at least {least}, got {cfg[key]}")
+        if cfg["lambda_adv"] > 0 and cfg["warmup"] >= cfg["steps"]:
+            raise UserError(f"srgan warmup ({cfg['warmup']}) must be below steps ({cfg['steps']}), else the GAN never "
+                            f"trains; pass --set warmup=N (the presets use half the steps) or lambda_adv=0")
         (c_a, h_a, w_a), (c_b, h_b, w_b) = self.shape_a, self.shape_b
         factor = h_b // h_a
         if h_b != factor * h_a or w_b != factor * w_a or factor < 2 or factor & (factor - 1):
