@@ -93,6 +93,11 @@ def fmt(values: list[float], pct: bool = False) -> str:
     return text + (f" ± {k * se:.1f}" if pct else f" ± {se:.3f}" if m < 10 else f" ± {se:.0f}")
 
 
+def where(machine: str) -> str:
+    """"16 cores, cpu" from a row's machine text (host, cores, threads, runs at once, device)."""
+    return f"{machine.split(', ')[1]}, {machine.rsplit('device ', 1)[-1]}"
+
+
 def table(path: Path) -> str:
     """The recorded rows as a Markdown table (accuracies in %)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -106,7 +111,7 @@ def table(path: Path) -> str:
         per = r["per_seed"]
         cells = [fmt([p[k] for p in per], pct=k.startswith("acc")) for k in METRICS]
         out.append(f"| {r['row']} | {r['steps']} | {len(per)} | " + " | ".join(cells)
-                   + f" | {sum(p['seconds'] for p in per) / len(per):.0f} | {r['machine'].rsplit('device ', 1)[-1]} |")
+                   + f" | {sum(p['seconds'] for p in per) / len(per):.0f} | {where(r['machine'])} |")
     return "\n".join(out)
 
 
