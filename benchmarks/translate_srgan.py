@@ -26,9 +26,10 @@ Each row is appended, with the command that made it, to ``benchmarks/results/tra
 ``--table`` prints the Markdown table (mean ± standard error over seeds) from the recorded rows.
 
 Usage:
-    python benchmarks/translate_srgan.py --seeds 2                      # ~10 CPU minutes, 1 thread
+    python benchmarks/translate_srgan.py --seeds 2                      # ~12 minutes on the shared 2-core machine, 1 thread
     python benchmarks/translate_srgan.py --seeds 2 --variants srgan-mse-x4 --no-bicubic --img ''
     python benchmarks/translate_srgan.py --steps 20 --seeds 1 --no-record --img ''   # smoke run
+    python benchmarks/translate_srgan.py --variants srresnet-x4 --steps 400 --seeds 1 --set lr=1e-4 --no-bicubic --img ''
     python benchmarks/translate_srgan.py --table
 """
 
@@ -46,7 +47,7 @@ from pathlib import Path
 import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
-from gankit.translate.common import digits_scores, psnr_ssim, tile_columns
+from gankit.translate.common import digits_scores, parse_overrides, psnr_ssim, tile_columns
 from gankit.translate.srgan import bicubic_upsample
 
 RESULTS = Path(__file__).parent / "results" / "translate_srgan.jsonl"
@@ -106,6 +107,8 @@ def main() -> None:
     ap.add_argument("--variants", default="srresnet-x4,srgan-x4", help=f"trained rows, of {', '.join(VARIANTS)}")
     ap.add_argument("--steps", type=int, default=0, help="training steps per run (0: the presets' own); "
                                                          "SRGAN's warm-up is half of them")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override for every trained row (named in the row), e.g. lr=1e-4")
     ap.add_argument("--no-bicubic", action="store_true", help="skip the bicubic and real-digits rows")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="where the runs train (default cpu: the table's times are CPU times)")
@@ -122,6 +125,7 @@ def main() -> None:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         ap.error(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    extra_over = parse_overrides(args.overrides)
     torch.set_num_threads(args.threads)
     command = "python benchmarks/translate_srgan.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = args.out or tempfile.mkdtemp(prefix="gankit-srgan-")
@@ -143,7 +147,7 @@ def main() -> None:
     for name in variants:
         preset, extra = VARIANTS[name]
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            over = {**extra, "seed": seed, "threads": args.threads, "device": args.device}
+            over = {**extra, **extra_over, "seed": seed, "threads": args.threads, "device": args.device}
             if args.steps:
                 over["steps"] = args.steps
                 if resolve_config(preset)["lambda_adv"] > 0:
@@ -152,11 +156,12 @@ def main() -> None:
             r = train_translation(preset, over, out=out, progress=False)
             seconds = time.perf_counter() - t0
             y = load_translator(r.run_dir).translate_batched(test.a)  # [1000, 1, 28, 28]
-            row = {"row": name, "seed": seed, "steps": r.step, "warmup": r.system.cfg["warmup"], "seconds": seconds,
+            label = " ".join([name, *args.overrides])
+            row = {"row": label, "seed": seed, "steps": r.step, "warmup": r.system.cfg["warmup"], "seconds": seconds,
                    "run_dir": str(r.run_dir), **score(y, test, test.y_b)}
             print(json.dumps(row), flush=True)
             new_rows.append(row)
-            first_outputs.setdefault(name, y)
+            first_outputs.setdefault(label, y)
 
     if args.img:
         n = 16  # two blocks of 8 test digits side by side

@@ -281,8 +281,9 @@ class SRGAN(TranslationSystem):
         "warmup": 0,  # first steps train G on pixel MSE only, D idle (the paper starts SRGAN from SRResNet, 3.2)
     }
     # Paper, section 3.2: Adam with beta1 0.9, minibatches of 16, lr 1e-4, SRGAN initialised from a
-    # trained SRResNet. Ours: 800 steps (a few CPU minutes) at lr 5e-4, which in 400 steps reached
-    # 19.6 dB test PSNR where 1e-4 reached 17.9 (docs/srgan.md); SRGAN's first half is the SRResNet phase.
+    # trained SRResNet. Ours: 800 steps (a few CPU minutes) at lr 5e-4, which in 400 SRResNet steps
+    # reached 19.75 dB test PSNR where 1e-4 reached 17.95 (2 seeds, benchmarks/results/translate_srgan.jsonl);
+    # SRGAN's first half is the SRResNet phase.
     _RECIPE = {"batch": 16, "beta1": 0.9, "lr": 5e-4, "steps": 800}
     PRESETS: dict[str, dict[str, Any]] = {
         "srgan-x4": {"task": "digits-x4", **_RECIPE, "warmup": 400,
