@@ -29,22 +29,36 @@ class StatsLog:
         self._rows.append(values)
 
     def flush(self) -> dict[str, float]:
-        """Write pending rows; return the mean of each scalar over them ({} if none)."""
+        """Write pending rows; return the mean of each scalar over them ({} if none).
+
+        Rows may name different scalars (a loss that starts after a warm-up): each run of rows
+        with the same names is written and averaged on its own, and the means of the last run
+        are returned.
+        """
         if not self._rows:
             return {}
-        keys = list(self._rows[0])
+        means: dict[str, float] = {}
+        start = 0
+        for end in range(1, len(self._rows) + 1):
+            if end == len(self._rows) or list(self._rows[end]) != list(self._rows[start]):
+                means = self._flush_rows(self._steps[start:end], self._rows[start:end])
+                start = end
+        self._steps, self._rows = [], []
+        return means
+
+    def _flush_rows(self, steps: list[int], rows: list[dict[str, torch.Tensor | float]]) -> dict[str, float]:
+        """Write rows that all name the same scalars; return their means."""
+        keys = list(rows[0])
         table = torch.stack([torch.stack([torch.as_tensor(r[k], dtype=torch.float32).detach().cpu()
-                                          for k in keys]) for r in self._rows])  # [rows, keys]
+                                          for k in keys]) for r in rows])  # [rows, keys]
         if self.path is not None:
             with open(self.path, "a") as f:
-                for step, vals in zip(self._steps, table.tolist()):
+                for step, vals in zip(steps, table.tolist()):
                     f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in zip(keys, vals)}}) + "\n")
         if self.first_nonfinite is None and not torch.isfinite(table).all():
             row, col = map(int, (~torch.isfinite(table)).nonzero()[0])
-            self.first_nonfinite = (self._steps[row], keys[col])
-        means = dict(zip(keys, table.mean(0).tolist()))
-        self._steps, self._rows = [], []
-        return means
+            self.first_nonfinite = (steps[row], keys[col])
+        return dict(zip(keys, table.mean(0).tolist()))
 
     def truncate_after(self, step: int) -> None:
         """Drop lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
