@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -26,18 +25,10 @@ from gankit.config import apply_overrides, load_preset
 from gankit.evaluate import evaluate
 from gankit.generate import sample
 from gankit.train import train
+from bench_stats import mean_se  # benchmarks/bench_stats.py (this folder is on sys.path)
 
 PRESETS = ["dcgan-mnist", "cgan-mnist", "wgan-gp-mnist", "hinge-sn-mnist"]
 METRICS = "fid,pr,dc,classes"
-
-
-def mean_se(values: list[float], digits: int) -> str:
-    n = len(values)
-    mean = sum(values) / n
-    if n == 1:
-        return f"{mean:.{digits}f}"
-    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
-    return f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
 def run_one(preset: str, seed: int, out: str, threads: int, n: int, overrides: list[str]) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_stats import mean_and_se  # benchmarks/bench_stats.py (this folder is on sys.path)
 
 METHODS = ("optimize", "encoder", "hybrid")
 
@@ -58,11 +58,9 @@ def run_seed(run: str, seed: int, n: int, steps: int, restarts: int, encoder_ste
 
 
 def mean_se(values: list[float]) -> str:
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return f"{m:.4g}"
-    se = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1) / len(values))
-    return f"{m:.4g} ± {se:.2g}"
+    """'mean ± s.e.' to 4 significant digits."""
+    m, se = mean_and_se(values)
+    return f"{m:.4g}" if len(values) < 2 else f"{m:.4g} ± {se:.2g}"
 
 
 def table(path: str) -> str:

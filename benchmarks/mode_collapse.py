@@ -34,6 +34,7 @@ from pathlib import Path
 from gankit.config import apply_overrides, load_preset
 from gankit.evaluate import evaluate
 from gankit.train import train
+from bench_stats import mean_and_se  # benchmarks/bench_stats.py (this folder is on sys.path)
 
 # name -> (preset suffix, overrides on that preset). Constants are stated in docs/mode-collapse.md.
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -76,12 +77,10 @@ def mean_se(values: list[float]) -> str:
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return "n/a"
-    n = len(finite)
-    mean = sum(finite) / n
-    se = math.sqrt(sum((v - mean) ** 2 for v in finite) / (n - 1) / n) if n > 1 else 0.0
+    mean, se = mean_and_se(finite)
     text = f"{mean:.2f} ± {se:.2f}"
-    if n < len(values):
-        text += f" ({len(values) - n} n/a)"
+    if len(finite) < len(values):
+        text += f" ({len(values) - len(finite)} n/a)"
     return text
 
 

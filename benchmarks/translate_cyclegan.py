@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shlex
@@ -37,6 +36,7 @@ import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
 from gankit.translate.common import digits_scores, parse_overrides
+from bench_stats import mean_and_se as mean_se  # (mean, s.e.); benchmarks/bench_stats.py
 
 RESULTS = Path(__file__).parent / "results" / "translate_cyclegan.jsonl"
 STEPS = 600  # per run: 4 runs (2 presets x 2 seeds) fit in ~10 minutes of one quiet CPU thread
@@ -74,14 +74,6 @@ def ceiling() -> dict[str, float]:
     real_a = digits_scores(test.a, reference=test.b, labels=test.y_a)
     real_b = digits_scores(test.b, reference=test.a, labels=test.y_b)
     return {"acc_real_a": real_a["accuracy"], "acc_real_b": real_b["accuracy"], "fid_a_to_b": real_a["fid"]}
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean (0 for one value)."""
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1) / len(values))
 
 
 def fmt(values: list[float], pct: bool = False) -> str:

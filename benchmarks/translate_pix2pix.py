@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import tempfile
@@ -44,6 +43,7 @@ import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
 from gankit.translate.common import digits_scores, psnr_ssim, tile_columns
+from bench_stats import mean_se  # benchmarks/bench_stats.py (this folder is on sys.path)
 
 RESULTS = Path(__file__).parent / "results" / "translate_pix2pix.jsonl"
 PRESETS = ["pix2pix-l1", "pix2pix-edges"]
@@ -73,16 +73,6 @@ def score_reference(x: torch.Tensor, labels: torch.Tensor, test) -> dict[str, fl
     """The scores that make sense for real digits ``x`` that are not the test targets (no L1, PSNR, SSIM)."""
     return {"l1": None, "psnr": None, "ssim": None, **digits_scores(x, reference=test.b, labels=labels),
             "grad": grad_magnitude(x) / grad_magnitude(test.b), "grey": grey_share(x)}
-
-
-def mean_se(values: list[float | None], digits: int) -> str:
-    if any(v is None for v in values):
-        return "—"
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return f"{m:.{digits}f}"
-    se = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1) / len(values))
-    return f"{m:.{digits}f} ± {se:.{digits}f}"
 
 
 def print_table(path: Path) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import time
@@ -41,6 +40,7 @@ import torch.nn.functional as F
 from gankit.features.digits import DigitsClassifier
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
 from gankit.translate.common import digits_scores, parse_overrides
+from bench_stats import mean_and_se as mean_se  # (mean, s.e.); benchmarks/bench_stats.py
 
 RESULTS = Path(__file__).with_name("results") / "translate_simgan.jsonl"
 CLF_LR = 1e-3  # Adam, as gankit.features.digits
@@ -67,14 +67,6 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, steps: int, seed: int) ->
 def accuracy(net: DigitsClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
     pred = torch.cat([net(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)])
     return float((pred == y).float().mean())
-
-
-def mean_se(values: list[float]) -> tuple[float, float]:
-    """Mean and standard error (sample std / sqrt(n)); s.e. 0 for a single value."""
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return m, 0.0
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1) / len(values))
 
 
 def run(args: argparse.Namespace) -> list[dict]:

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shlex
 import sys
 import tempfile
@@ -49,6 +48,7 @@ import torch
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
 from gankit.translate.common import digits_scores, parse_overrides, psnr_ssim, tile_columns
 from gankit.translate.srgan import bicubic_upsample
+from bench_stats import mean_se  # benchmarks/bench_stats.py (this folder is on sys.path)
 
 RESULTS = Path(__file__).parent / "results" / "translate_srgan.jsonl"
 FACTOR = 4  # digits-x4: 7x7 -> 28x28
@@ -73,16 +73,6 @@ def score(y: torch.Tensor, test, labels: torch.Tensor, paired: bool = True) -> d
     pix = psnr_ssim(y, test.b) if paired else {"psnr": None, "ssim": None}
     return {**pix, **digits_scores(y, reference=test.b, labels=labels),
             "grad": grad_magnitude(y) / grad_magnitude(test.b)}
-
-
-def mean_se(values: list[float | None], digits: int) -> str:
-    if any(v is None for v in values):
-        return "—"
-    m = sum(values) / len(values)
-    if len(values) < 2:
-        return f"{m:.{digits}f}"
-    se = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1) / len(values))
-    return f"{m:.{digits}f} ± {se:.{digits}f}"
 
 
 def print_table(path: Path) -> None:
