@@ -44,35 +44,23 @@ import torch
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
 from gankit.translate.common import digits_scores, psnr_ssim, tile_columns
 from bench_stats import mean_se  # benchmarks/bench_stats.py (this folder is on sys.path)
+from gankit.metrics.image_stats import gradient_magnitude, grey_share
 
 RESULTS = Path(__file__).parent / "results" / "translate_pix2pix.jsonl"
 PRESETS = ["pix2pix-l1", "pix2pix-edges"]
-
-
-def grad_magnitude(x: torch.Tensor) -> float:
-    """Mean |forward difference| (x and y summed in quadrature) of [N, C, H, W] images on [0, 1] pixels."""
-    p = (x.clamp(-1, 1) + 1) / 2
-    dx = p[..., :-1, 1:] - p[..., :-1, :-1]
-    dy = p[..., 1:, :-1] - p[..., :-1, :-1]
-    return float((dx ** 2 + dy ** 2).sqrt().mean())
-
-
-def grey_share(x: torch.Tensor) -> float:
-    """Share of pixels strictly between 0.25 and 0.75 on [0, 1] (x on [-1, 1])."""
-    return float(((x > -0.5) & (x < 0.5)).float().mean())
 
 
 def score(y: torch.Tensor, test) -> dict[str, float]:
     """Every number of one row for outputs ``y`` [1000, 1, 28, 28] against the test split."""
     return {"l1": float((y - test.b).abs().mean()), **psnr_ssim(y, test.b),
             **digits_scores(y, reference=test.b, labels=test.y_b),
-            "grad": grad_magnitude(y) / grad_magnitude(test.b), "grey": grey_share(y)}
+            "grad": gradient_magnitude(y) / gradient_magnitude(test.b), "grey": grey_share(y)}
 
 
 def score_reference(x: torch.Tensor, labels: torch.Tensor, test) -> dict[str, float | None]:
     """The scores that make sense for real digits ``x`` that are not the test targets (no L1, PSNR, SSIM)."""
     return {"l1": None, "psnr": None, "ssim": None, **digits_scores(x, reference=test.b, labels=labels),
-            "grad": grad_magnitude(x) / grad_magnitude(test.b), "grey": grey_share(x)}
+            "grad": gradient_magnitude(x) / gradient_magnitude(test.b), "grey": grey_share(x)}
 
 
 def print_table(path: Path) -> None:

@@ -49,6 +49,7 @@ from gankit.translate import build_task, load_translator, resolve_config, train_
 from gankit.translate.common import digits_scores, parse_overrides, psnr_ssim, tile_columns
 from gankit.translate.srgan import bicubic_upsample
 from bench_stats import mean_se  # benchmarks/bench_stats.py (this folder is on sys.path)
+from gankit.metrics.image_stats import gradient_magnitude
 
 RESULTS = Path(__file__).parent / "results" / "translate_srgan.jsonl"
 FACTOR = 4  # digits-x4: 7x7 -> 28x28
@@ -59,20 +60,12 @@ VARIANTS = {  # row name -> (preset, overrides)
 }
 
 
-def grad_magnitude(x: torch.Tensor) -> float:
-    """Mean gradient magnitude (forward differences in x and y, in quadrature) of [N, C, H, W] on [0, 1] pixels."""
-    p = (x.clamp(-1, 1) + 1) / 2
-    dx = p[..., :-1, 1:] - p[..., :-1, :-1]
-    dy = p[..., 1:, :-1] - p[..., :-1, :-1]
-    return float((dx ** 2 + dy ** 2).sqrt().mean())
-
-
 def score(y: torch.Tensor, test, labels: torch.Tensor, paired: bool = True) -> dict[str, float | None]:
     """The numbers of one row for images ``y`` [1000, 1, 28, 28] with digit ``labels``; PSNR/SSIM
     only for outputs paired with the test digits."""
     pix = psnr_ssim(y, test.b) if paired else {"psnr": None, "ssim": None}
     return {**pix, **digits_scores(y, reference=test.b, labels=labels),
-            "grad": grad_magnitude(y) / grad_magnitude(test.b)}
+            "grad": gradient_magnitude(y) / gradient_magnitude(test.b)}
 
 
 def print_table(path: Path) -> None:

@@ -29,13 +29,9 @@ from gankit.config import load_preset
 from gankit.data import build_dataset
 from gankit.generate import generate, load_generator
 from image_presets import mean_se, run_one, save_grid  # benchmarks/image_presets.py: train + gankit eval
+from gankit.metrics.image_stats import grey_share
 
 PRESETS = ["vae-mnist", "quick"]
-
-
-def grey_share(x: torch.Tensor) -> float:
-    """Share of pixels strictly between 0.25 and 0.75 on [0, 1] (x is on [-1, 1]): blur shows as grey."""
-    return float(((x > -0.5) & (x < 0.5)).float().mean())
 
 
 def main() -> None:
