@@ -43,7 +43,7 @@ def test_first_nonfinite_is_kept(tmp_path):
 def test_image_stats_closed_forms():
     from gankit.metrics.image_stats import gradient_magnitude, grey_share
 
-    assert grey_share(torch.tensor([-1.0, -0.6, -0.2, 0.3, 0.6, 1.0])) == 0.5  # only -0.2 and 0.3 are grey
+    assert abs(grey_share(torch.tensor([-1.0, -0.6, -0.2, 0.3, 0.6, 1.0])) - 2 / 6) < 1e-7  # only -0.2 and 0.3 are grey
     x = torch.full((1, 1, 4, 4), -1.0)
     x[..., 2:] = 1.0  # a vertical edge: one unit step in x on each of the 3 rows compared, over 3 x 3 pixels
     assert abs(gradient_magnitude(x) - 3 / 9) < 1e-7
