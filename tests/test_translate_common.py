@@ -231,3 +231,34 @@ def test_fit_stops_on_nan_and_keeps_the_last_checkpoint(tmp_path):
     data.a[5:] = float("nan")  # batches soon draw NaN inputs
     with pytest.raises(TranslationDiverged, match="became NaN or infinite"):
         fit(_L1Net(cfg, data.shape_a, data.shape_b, torch.device("cpu")), data, tmp_path, progress=False)
+
+
+def test_ctrl_c_stops_a_translate_run_with_its_checkpoint(tmp_path):
+    """A real `gankit translate train` process gets SIGINT mid-run: exit 130, a checkpoint at the step reached, resumable."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gankit.checkpoint import load_checkpoint
+
+    args = [sys.executable, "-m", "gankit", "translate", "train", "--system", "pix2pix", "--steps", "100000", "--quiet",
+            "--out", str(tmp_path), "--set", "n_train=64", "--set", "batch=4", "--set", "threads=1", "--set", "log_every=1",
+            "--set", "snapshot_every=100000", "--set", "g_base=4", "--set", "d_base=4"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    stats = None
+    while time.time() < deadline and p.poll() is None:
+        found = list(tmp_path.glob("*/stats.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 5:
+            stats = found[0]
+            break
+        time.sleep(0.05)
+    assert stats is not None, p.communicate(timeout=10)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted at step" in err and "gankit translate train --resume" in err
+    state = load_checkpoint(stats.parent)
+    assert 5 <= state["step"] < 100000 and state["kind"] == "translate"
+    assert len(stats.read_text().splitlines()) == state["step"]  # every step up to the checkpoint is logged

@@ -121,7 +121,7 @@ def test_cli_train_resume_and_apply_both_directions(tmp_path, capsys):
     stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert [s["step"] for s in stats] == [1, 2, 3] and {"loss_cycle", "loss_D_A", "loss_D_B"} <= set(stats[0])
     code, out, err = run(["translate", "train", "--resume", str(run_dir), "--steps", "5", "--quiet"], capsys)
-    assert code == 0 and "finished at step 5" in out, err
+    assert code == 0 and "trained 5 steps" in out, err
     for direction in ("AtoB", "BtoA"):
         npz = tmp_path / f"{direction}.npz"
         code, _, err = run(["translate", "apply", str(run_dir), "task:test", "--out", str(npz), "--direction", direction],

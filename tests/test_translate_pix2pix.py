@@ -168,7 +168,7 @@ def test_cli_train_apply_and_errors(tmp_path, capsys, edges_test):
                           "--quiet"], capsys)
     assert code == 0, err
     run_dir = next(tmp_path.glob("*-pix2pix-edges"))
-    assert (run_dir / "preview.png").exists() and "finished at step 4" in out
+    assert (run_dir / "preview.png").exists() and "trained 4 steps" in out
     rows = [json.loads(r) for r in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and "loss_D" in rows[-1]
 

@@ -162,7 +162,7 @@ def test_cli_train_apply_task_and_png_folder(tmp_path, capsys):
                               "--out", str(tmp_path / "runs")], capsys)
     assert code == 0, err
     run = next((tmp_path / "runs").iterdir())
-    assert "finished at step 3" in out and (run / "preview.png").is_file() and (run / "checkpoint.pt").is_file()
+    assert "trained 3 steps" in out and (run / "preview.png").is_file() and (run / "checkpoint.pt").is_file()
     lines = (run / "stats.jsonl").read_text().splitlines()
     assert len(lines) == 3 and "loss_D" in lines[-1]
 

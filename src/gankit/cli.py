@@ -491,8 +491,11 @@ def translate_train(system, preset, data_a, data_b, overrides, steps, seed, out,
         raise UserError("--resume continues a run with its own config; only --steps may change")
     res = train_translation(preset or system or "pix2pix", overrides=extra, out=out, resume=resume, steps=steps,
                             progress=not quiet)
-    state = "stopped early at" if res.interrupted else "finished at"
-    click.echo(f"{res.run_dir}: {state} step {res.step}; checkpoint {res.checkpoint}; preview {res.preview}")
+    if res.interrupted:
+        click.echo(f"interrupted at step {res.step}; checkpoint saved: {res.checkpoint}", err=True)
+        click.echo(f"resume with: gankit translate train --resume {res.run_dir}", err=True)
+        sys.exit(130)
+    click.echo(f"trained {res.step} steps; run directory: {res.run_dir}; checkpoint {res.checkpoint}; preview {res.preview}")
 
 
 @translate.command("apply")
