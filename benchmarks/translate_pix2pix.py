@@ -42,8 +42,8 @@ from pathlib import Path
 import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
-from gankit.translate.common import digits_scores, psnr_ssim, tile_columns
-from bench_stats import mean_se  # benchmarks/bench_stats.py (this folder is on sys.path)
+from gankit.translate.common import digits_scores, psnr_ssim
+from bench_stats import append_rows, mean_se, save_columns_in_two_blocks  # benchmarks/bench_stats.py (this folder is on sys.path)
 from gankit.metrics.image_stats import gradient_magnitude, grey_share
 
 RESULTS = Path(__file__).parent / "results" / "translate_pix2pix.jsonl"
@@ -121,20 +121,11 @@ def main() -> None:
             new_rows.append(row)
             if preset not in first_outputs:
                 first_outputs[preset] = y
-    if args.img:
-        n = 16  # two blocks of 8 test digits side by side
-        cols = [test.a[:n], first_outputs["pix2pix-l1"][:n], first_outputs["pix2pix-edges"][:n], test.b[:n]]
-        tiles, k = tile_columns(cols)  # [n * 4, 1, 28, 28], rows of (outline, L1, L1 + cGAN, target)
-        tiles = tiles.view(2, 8, k, *tiles.shape[1:]).permute(1, 0, 2, 3, 4, 5).reshape(-1, *tiles.shape[1:])
-        from gankit.viz import save_image_grid
-
-        save_image_grid(tiles, args.img, nrow=2 * k)
+    if args.img:  # rows of (outline, L1, L1 + cGAN, target)
+        save_columns_in_two_blocks([test.a, first_outputs["pix2pix-l1"], first_outputs["pix2pix-edges"], test.b], args.img)
         print(f"# wrote {args.img}")
     if not args.no_record:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with RESULTS.open("a") as f:
-            for row in new_rows:
-                f.write(json.dumps({**row, "command": command}) + "\n")
+        append_rows(RESULTS, new_rows, command)
         print_table(RESULTS)
 
 

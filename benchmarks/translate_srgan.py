@@ -46,9 +46,9 @@ from pathlib import Path
 import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
-from gankit.translate.common import digits_scores, parse_overrides, psnr_ssim, tile_columns
+from gankit.translate.common import digits_scores, parse_overrides, psnr_ssim
 from gankit.translate.srgan import bicubic_upsample
-from bench_stats import mean_se  # benchmarks/bench_stats.py (this folder is on sys.path)
+from bench_stats import append_rows, mean_se, save_columns_in_two_blocks  # benchmarks/bench_stats.py (this folder is on sys.path)
 from gankit.metrics.image_stats import gradient_magnitude
 
 RESULTS = Path(__file__).parent / "results" / "translate_srgan.jsonl"
@@ -146,20 +146,11 @@ def main() -> None:
             new_rows.append(row)
             first_outputs.setdefault(label, y)
 
-    if args.img:
-        n = 16  # two blocks of 8 test digits side by side
-        cols = [test.a[:n], bicubic[:n], *[y[:n] for y in first_outputs.values()], test.b[:n]]
-        tiles, k = tile_columns(cols)  # rows of (input, bicubic, each trained row, target)
-        tiles = tiles.view(2, 8, k, *tiles.shape[1:]).permute(1, 0, 2, 3, 4, 5).reshape(-1, *tiles.shape[1:])
-        from gankit.viz import save_image_grid
-
-        save_image_grid(tiles, args.img, nrow=2 * k)
+    if args.img:  # rows of (input, bicubic, each trained row, target)
+        save_columns_in_two_blocks([test.a, bicubic, *first_outputs.values(), test.b], args.img)
         print(f"# wrote {args.img}: columns input | bicubic | {' | '.join(first_outputs)} | real, twice")
     if not args.no_record:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with RESULTS.open("a") as f:
-            for row in new_rows:
-                f.write(json.dumps({**row, "command": command}) + "\n")
+        append_rows(RESULTS, new_rows, command)
         print_table(RESULTS)
 
 
