@@ -105,7 +105,7 @@ def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10) -> dict:
         torch.set_num_threads(cfg.train.threads)
     seconds = step_seconds(cfg, steps=steps, warmup=warmup)
     flops = step_flops(cfg)
-    from gankit.train import resolve_device, resolve_precision
+    from gankit.training.runtime import resolve_device, resolve_precision
 
     device = resolve_device(cfg.train.device)
     peak32, peak16 = matmul_peak(torch.float32, device=device), matmul_peak(torch.bfloat16, device=device)

@@ -10,3 +10,10 @@ from __future__ import annotations
 
 class UserError(ValueError):
     """Bad input from the user: the message says what was wrong, where, and what was expected."""
+
+
+class TrainingDiverged(UserError):
+    """A loss or gradient became NaN or infinite; the run stops without overwriting its last checkpoint.
+
+    Raised by every system's training alike (the GAN and VAE loop and the image-to-image systems).
+    """

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +40,14 @@ from gankit import checkpoint as ckpt
 from gankit import distributed
 from gankit.config import RunConfig, save_json, to_dict, from_dict, validate
 from gankit.data import build_dataset
-from gankit.errors import UserError
+from gankit.errors import TrainingDiverged, UserError
 from gankit.losses import D_LOSSES, G_LOSSES, gradient_penalty, r1_penalty
 from gankit.models import MinibatchDiscrimination, build_discriminator, build_generator, sample_z
 from gankit.models.vae import build_encoder, vae_loss
 from gankit.stats import StatsLog
+from gankit.training.runtime import (StopFlag, adam_or_sgd, grad_norm, lr_at, native_bf16, next_run_dir,  # noqa: F401
+                                     resolve_device, resolve_precision, set_threads)
+from gankit.training.sampler import BatchSampler
 from gankit.viz import save_samples
 
 
@@ -59,36 +61,6 @@ class TrainResult:
     G: nn.Module | None = None  # the trained networks as this process holds them (G_ema: the average drawn from)
     D: nn.Module | None = None  # a VAE run: its encoder E
     G_ema: nn.Module | None = None
-
-
-class TrainingDiverged(UserError):
-    """A loss or gradient became NaN or infinite; the run stops without overwriting its checkpoint."""
-
-
-class BatchSampler:
-    """Minibatch indices from seeded random permutations (epochs without replacement)."""
-
-    def __init__(self, n: int, batch: int, seed: int):
-        if batch > n:
-            raise UserError(f"train.batch ({batch}) is larger than the dataset ({n} examples); lower --set train.batch")
-        self.n, self.batch = n, batch
-        self.gen = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(n, generator=self.gen)
-        self.pos = 0
-
-    def next(self) -> torch.Tensor:
-        if self.pos + self.batch > self.n:  # drop the ragged end of an epoch, start a new one
-            self.perm, self.pos = torch.randperm(self.n, generator=self.gen), 0
-        idx = self.perm[self.pos: self.pos + self.batch]  # [batch]
-        self.pos += self.batch
-        return idx
-
-    def state_dict(self) -> dict:
-        return {"perm": self.perm, "pos": self.pos, "gen": self.gen.get_state()}
-
-    def load_state_dict(self, s: dict) -> None:
-        self.perm, self.pos = s["perm"], int(s["pos"])
-        self.gen.set_state(s["gen"])
 
 
 def labels_for(cfg: RunConfig, data) -> torch.Tensor:
@@ -120,84 +92,19 @@ def grid_columns(n: int, c_dim: int) -> int | None:
     return n // c_dim if c_dim and n % c_dim == 0 else None
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"train.device is {name!r} but no CUDA device is available; use 'cpu' or 'auto'")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"train.device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {name!r}") from None
-
-
 def make_optimizer(cfg: RunConfig, params, lr: float) -> torch.optim.Optimizer:
-    """The optimizer of one network. Adam and SGD use PyTorch's fused kernels (one pass over every
-    parameter per step: 3.3x faster than the multi-tensor ``foreach`` update and 7x faster than the
-    default loop for tutorial-mlp's G on 2 CPU threads, docs/training.md); RMSprop has no fused
-    kernel and uses ``foreach``."""
+    """The optimizer of one network from ``cfg.optim`` (see :func:`gankit.training.runtime.adam_or_sgd`)."""
     o = cfg.optim
-    if o.name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=o.momentum, fused=True)
-    if o.name == "rmsprop":  # Arjovsky et al. 2017, Algorithm 1: RMSProp, no momentum
-        return torch.optim.RMSprop(params, lr=lr, foreach=True)
-    return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2), fused=True)
+    return adam_or_sgd(o.name, params, lr, betas=(o.beta1, o.beta2), momentum=o.momentum)
 
 
 def schedule(cfg: RunConfig, step: int, lr0: float) -> tuple[float, float]:
     """(lr, momentum) at ``step``: lr0 / decay^step floored at lr_min; momentum ramped linearly."""
     o = cfg.optim
-    lr = max(lr0 / o.lr_decay ** step, o.lr_min) if o.lr_decay != 1.0 else lr0
+    lr = lr_at(step, lr0, o.lr_decay, o.lr_min)
     ramp = min(1.0, step / o.momentum_ramp_steps) if o.momentum_ramp_steps > 0 else 1.0
     momentum = o.momentum + (o.momentum_final - o.momentum) * ramp if o.momentum_ramp_steps > 0 else o.momentum
     return lr, momentum
-
-
-def next_run_dir(out: str | os.PathLike, name: str) -> Path:
-    """out/NNNNN-name with NNNNN one past the largest index there, so runs never overwrite."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    while True:
-        ids = [int(p.name.split("-")[0]) for p in out.iterdir() if p.name.split("-")[0].isdigit()]
-        run_dir = out / f"{max(ids, default=-1) + 1:05d}-{name}"
-        try:
-            run_dir.mkdir()
-            return run_dir
-        except FileExistsError:  # another process took this index; try the next
-            continue
-
-
-def grad_norm(module: nn.Module) -> torch.Tensor:
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return torch.zeros(())
-    return torch.nn.utils.get_total_norm(grads)
-
-
-class _StopFlag:
-    """Turns the first Ctrl-C / SIGTERM into a request to stop after the current step."""
-
-    def __init__(self):
-        self.requested = False
-        self._old = {}
-
-    def __enter__(self):
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:  # a second Ctrl-C stops at once; the last checkpoint stays
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        return False
 
 
 def scores_independently(D: nn.Module) -> bool:
@@ -205,33 +112,6 @@ def scores_independently(D: nn.Module) -> bool:
     (batch statistics in train mode) and no minibatch discrimination. Only then may real and fake
     share one forward pass without changing what D computes."""
     return not any(isinstance(m, (nn.modules.batchnorm._BatchNorm, MinibatchDiscrimination)) for m in D.modules())
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` multiplies bfloat16 in hardware (where bf16 autocast can be faster than fp32).
-
-    CUDA: ``torch.cuda.is_bf16_supported()`` (Ampere and later). CPU: the ``amx_bf16`` or
-    ``avx512_bf16`` instruction flags in /proc/cpuinfo; elsewhere bf16 is emulated and slower
-    (measured in docs/training.md: about 3x below the fp32 matmul peak on an AVX-512 CPU without them).
-    """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        try:
-            flags = Path("/proc/cpuinfo").read_text().split()
-        except OSError:
-            return False
-        return "amx_bf16" in flags or "avx512_bf16" in flags
-    return False
-
-
-def resolve_precision(name: str, device: torch.device) -> str:
-    """``train.precision`` for this device: "fp32" or "bf16" ("auto" picks bf16 only where it is native)."""
-    if name == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
-    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UserError(f"train.precision=bf16 but the GPU {torch.cuda.get_device_name(device)} has no bfloat16; use fp32")
-    return name
 
 
 def uses_convolutions(cfg: RunConfig) -> bool:
@@ -281,8 +161,7 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
 def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, world: distributed.World,
            device: torch.device) -> TrainResult:
     t = cfg.train
-    if t.threads > 0:
-        torch.set_num_threads(t.threads)
+    set_threads(t.threads)
     precision = resolve_precision(t.precision, device)
 
     # Load data.
@@ -464,7 +343,7 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
                file=sys.stderr, desc=run_dir.name, mininterval=0.1 if sys.stderr.isatty() else 10.0)
     G.train()
     D.train()
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         stopping = False  # with several processes, a stop is agreed at the next log interval so all stop together
         while step < t.steps and not stopping:
             lr_g, mom = schedule(cfg, step, cfg.optim.lr_g)

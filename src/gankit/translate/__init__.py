@@ -107,7 +107,7 @@ def build_task(cfg: dict[str, Any], split: str = "train") -> TaskData:
 
 
 def _device(name: str) -> torch.device:
-    from gankit.train import resolve_device
+    from gankit.training.runtime import resolve_device
 
     return resolve_device(name)
 
@@ -117,7 +117,7 @@ def train_translation(system_or_preset: str = "pix2pix", overrides: dict[str, An
                       steps: int | None = None, progress: bool = True) -> TranslateResult:
     """Train a translation system and write a run directory (config.json, stats.jsonl,
     preview-*.png, checkpoint.pt); or continue ``resume`` (a run directory) to ``steps``."""
-    from gankit.train import next_run_dir
+    from gankit.training.runtime import next_run_dir
 
     state = None
     if resume is not None:

@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from gankit.errors import UserError
+from gankit.errors import TrainingDiverged, UserError
+from gankit.training.sampler import ImageHistory  # noqa: F401  (the systems import it from here)
 
 CHECKPOINT_KIND = "translate"  # the "kind" key of a translation checkpoint (GAN checkpoints have none)
 
@@ -207,63 +208,6 @@ class Batches:
 
 
 # ----------------------------------------------------------------------------------------------
-# The history buffer (Shrivastava et al. 2017, section 2.4; used by CycleGAN, section 4).
-
-
-class ImageHistory:
-    """A pool of earlier generated images, so D also sees what G made in the past.
-
-    ``query(x)`` returns a batch of ``len(x)`` images: while the pool fills, ``x`` itself (each
-    image is also stored); once full, each position is, with probability 1/2, an image from the
-    pool (replaced in the pool by the new one), else the new image. This is CycleGAN's rule
-    (pool of 50). SimGAN's, "half the batch from the buffer", is ``query(x, half=True)``: a random
-    half of the positions is always drawn from the full pool, and as many random pool slots are
-    overwritten by new images.
-
-    ``size`` 0 turns the buffer off (``query`` returns ``x``).
-    """
-
-    def __init__(self, size: int, seed: int = 0):
-        self.size = size
-        self.images: torch.Tensor | None = None  # [n, C, H, W], n <= size
-        self.gen = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return 0 if self.images is None else len(self.images)
-
-    @torch.no_grad()
-    def query(self, x: torch.Tensor, half: bool = False) -> torch.Tensor:
-        x = x.detach()
-        if self.size == 0:
-            return x
-        out = x.clone()
-        n = len(x)
-        if len(self) < self.size:  # fill first
-            take = min(self.size - len(self), n)
-            self.images = x[:take].clone() if self.images is None else torch.cat([self.images, x[:take]])
-            return out
-        if half:
-            pos = torch.randperm(n, generator=self.gen)[: n // 2]
-            slots = torch.randint(self.size, (len(pos),), generator=self.gen)
-            out[pos.to(x.device)] = self.images[slots.to(x.device)]
-            self.images[slots.to(x.device)] = x[pos.to(x.device)]
-            return out
-        for i in range(n):
-            if torch.rand((), generator=self.gen) < 0.5:
-                slot = int(torch.randint(self.size, (), generator=self.gen))
-                out[i] = self.images[slot]
-                self.images[slot] = x[i]
-        return out
-
-    def state_dict(self) -> dict:
-        return {"images": None if self.images is None else self.images.clone(), "gen": self.gen.get_state()}
-
-    def load_state_dict(self, s: dict) -> None:
-        self.images = None if s["images"] is None else s["images"].clone()
-        self.gen.set_state(s["gen"])
-
-
-# ----------------------------------------------------------------------------------------------
 # The base class.
 
 
@@ -384,8 +328,7 @@ class TranslateResult:
     system: TranslationSystem
 
 
-class TranslationDiverged(UserError):
-    """A loss became NaN or infinite; the last checkpoint stays."""
+TranslationDiverged = TrainingDiverged  # the one divergence error of every system (gankit.errors)
 
 
 def _checkpoint_state(system: TranslationSystem, step: int, batches: Batches, data: TaskData) -> dict:
@@ -418,7 +361,7 @@ def fit(system: TranslationSystem, data: TaskData, run_dir: Path, state: dict | 
 
     from gankit import checkpoint as ckpt
     from gankit.stats import StatsLog
-    from gankit.train import _StopFlag
+    from gankit.training.runtime import StopFlag
     from gankit.viz import save_image_grid
 
     cfg = system.cfg
@@ -449,7 +392,7 @@ def fit(system: TranslationSystem, data: TaskData, run_dir: Path, state: dict | 
     bar = tqdm(total=cfg["steps"], initial=step, unit="step", disable=not progress, dynamic_ncols=True, file=sys.stderr,
                desc=run_dir.name, mininterval=0.1 if sys.stderr.isatty() else 10.0)
     system.train(True)
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         while step < cfg["steps"] and not stop.requested:
             stats = system.train_step(step, batches.next())
             step += 1
@@ -513,5 +456,6 @@ def digits_scores(x: torch.Tensor, reference: torch.Tensor | None = None, labels
 
 def env_threads(cfg: dict[str, Any]) -> None:
     """Apply ``cfg["threads"]`` (0 keeps PyTorch's choice)."""
-    if cfg["threads"] > 0:
-        torch.set_num_threads(cfg["threads"])
+    from gankit.training.runtime import set_threads
+
+    set_threads(cfg["threads"])
