@@ -16,3 +16,16 @@ def _isolated_cache():
             os.environ.pop("GANKIT_CACHE", None)
         else:
             os.environ["GANKIT_CACHE"] = old
+
+
+# GANKIT_TEST_PRETEND_NATIVE_BF16=1 makes train.precision=auto resolve as on a CPU with native bf16
+# (AMX / avx512_bf16) in this test process, so that a machine without it can find the tests that
+# silently assume fp32. Child processes (torchrun, the CLI) are not affected: such tests pin
+# train.precision themselves.
+@pytest.fixture(autouse=True)
+def _pretend_native_bf16(monkeypatch):
+    if os.environ.get("GANKIT_TEST_PRETEND_NATIVE_BF16") == "1":
+        import gankit.training.runtime
+
+        monkeypatch.setattr(gankit.training.runtime, "native_bf16", lambda device: device.type in ("cpu", "cuda"))
+    yield

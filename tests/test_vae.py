@@ -169,7 +169,8 @@ def test_bad_vae_config_is_one_line_error(override, fragment):
 def test_ctrl_c_saves_a_vae_checkpoint_that_resumes_exactly(tmp_path):
     common = ["--preset", "vae-mnist", "--data", "digits", "--set", "G.hidden=[32]", "--set", "D.hidden=[32]",
               "--set", "z_dim=4", "--set", "train.batch=16", "--set", "train.threads=1", "--set", "train.log_every=1",
-              "--set", "train.ckpt_every=100000", "--set", "train.snapshot_every=100000", "--steps", "3000", "--quiet"]
+              "--set", "train.ckpt_every=100000", "--set", "train.snapshot_every=100000", "--steps", "3000", "--quiet",
+              "--set", "train.precision=fp32"]  # the child and this process alike, on CPUs with or without native bf16
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def gankit(*args):
@@ -188,7 +189,7 @@ def test_ctrl_c_saves_a_vae_checkpoint_that_resumes_exactly(tmp_path):
     stopped = load_checkpoint(tmp_path / "a" / "00000-vae-mnist")["step"]
     assert 30 <= stopped < 3000
     # The uninterrupted reference: the same steps in one go.
-    full = train(tiny("train.log_every=1", "train.ckpt_every=100000", "train.snapshot_every=100000",
+    full = train(tiny("train.precision=fp32", "train.log_every=1", "train.ckpt_every=100000", "train.snapshot_every=100000",
                       f"train.steps={stopped + 20}"), out=tmp_path / "b", progress=False)
     resumed = train(resume=tmp_path / "a" / "00000-vae-mnist", steps=stopped + 20, progress=False)
     _assert_same(load_checkpoint(full.run_dir), load_checkpoint(resumed.run_dir))
