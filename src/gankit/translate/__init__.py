@@ -20,7 +20,6 @@ Example (a few seconds)::
 from __future__ import annotations
 
 import importlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -117,7 +116,7 @@ def train_translation(system_or_preset: str = "pix2pix", overrides: dict[str, An
                       steps: int | None = None, progress: bool = True) -> TranslateResult:
     """Train a translation system and write a run directory (config.json, stats.jsonl,
     preview-*.png, checkpoint.pt); or continue ``resume`` (a run directory) to ``steps``."""
-    from gankit.training.runtime import next_run_dir
+    from gankit.training.loop import open_run
 
     state = None
     if resume is not None:
@@ -137,8 +136,7 @@ def train_translation(system_or_preset: str = "pix2pix", overrides: dict[str, An
     device = _device(cfg["device"])
     system = system_class(cfg["system"])(cfg, data.shape_a, data.shape_b, device)
     if state is None:
-        run_dir = next_run_dir(out, cfg["preset"])
-        (run_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        run_dir = open_run(out, cfg["preset"], cfg)
     elif int(state["step"]) >= cfg["steps"]:
         raise UserError(f"{run_dir} is already at step {state['step']}; pass --steps above it to train on")
     return fit(system, data, run_dir, state=state, progress=progress, preview_data=test)

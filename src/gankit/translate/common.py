@@ -349,29 +349,40 @@ def _checkpoint_state(system: TranslationSystem, step: int, batches: Batches, da
     }
 
 
-def fit(system: TranslationSystem, data: TaskData, run_dir: Path, state: dict | None = None,
-        progress: bool = True, preview_data: TaskData | None = None) -> TranslateResult:
-    """Train ``system`` on ``data`` for ``cfg["steps"]`` steps, writing into ``run_dir``.
+class _Run:
+    """A translation system as the engine (:func:`gankit.training.loop.fit`) trains it: the system,
+    its minibatches and its preview data."""
 
-    ``state``: a checkpoint to continue from (its step, networks, optimizers, RNGs). The first
-    Ctrl-C / SIGTERM stops after the current step and checkpoints it; a NaN loss stops with
-    :class:`TranslationDiverged` and keeps the previous checkpoint.
-    """
-    from tqdm import tqdm
+    hint = "try a lower lr"
 
-    from gankit import checkpoint as ckpt
-    from gankit.stats import StatsLog
-    from gankit.training.runtime import StopFlag
-    from gankit.viz import save_image_grid
+    def __init__(self, system: TranslationSystem, data: TaskData, preview_data: TaskData):
+        self.system, self.data, self.preview_data = system, data, preview_data
+        self.batches = Batches(data, system.cfg["batch"], system.cfg["seed"] + 1)
 
-    cfg = system.cfg
-    data = data.to(system.device)
-    preview_data = (preview_data or data).to(system.device)
-    batches = Batches(data, cfg["batch"], cfg["seed"] + 1)
-    step = 0
-    log = StatsLog(run_dir / "stats.jsonl")
-    if state is not None:
-        step = int(state["step"])
+    def train(self, mode: bool = True) -> None:
+        self.system.train(mode)
+
+    def train_step(self, step: int) -> dict:
+        return self.system.train_step(step, self.batches.next())
+
+    def postfix(self, means: dict[str, float]) -> dict[str, str]:
+        return {k: f"{v:.3g}" for k, v in list(means.items())[:4]}
+
+    def sync(self) -> None:
+        pass
+
+    def snapshot(self, run_dir: Path, step: int) -> Path:
+        from gankit.viz import save_image_grid
+
+        tiles, cols = self.system.preview(self.preview_data)
+        save_image_grid(tiles, run_dir / "preview.png", nrow=cols)
+        return save_image_grid(tiles, run_dir / f"preview-{step:06d}.png", nrow=cols)
+
+    def state(self, step: int) -> dict:
+        return _checkpoint_state(self.system, step, self.batches, self.data)
+
+    def load_state(self, state: dict) -> int:
+        system = self.system
         for k, net in system.nets.items():
             net.load_state_dict(state["nets"][k])
         for k, opt in system.optims.items():
@@ -380,42 +391,28 @@ def fit(system: TranslationSystem, data: TaskData, run_dir: Path, state: dict | 
         torch.set_rng_state(state["rng_torch"])
         if state.get("rng_cuda") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
-        batches.gen.set_state(state["batches"])
-        log.truncate_after(step)
+        self.batches.gen.set_state(state["batches"])
+        return int(state["step"])
 
-    def save_preview() -> Path:
-        tiles, cols = system.preview(preview_data)
-        save_image_grid(tiles, run_dir / "preview.png", nrow=cols)
-        return save_image_grid(tiles, run_dir / f"preview-{step:06d}.png", nrow=cols)
 
-    path = run_dir / ckpt.CHECKPOINT_NAME
-    bar = tqdm(total=cfg["steps"], initial=step, unit="step", disable=not progress, dynamic_ncols=True, file=sys.stderr,
-               desc=run_dir.name, mininterval=0.1 if sys.stderr.isatty() else 10.0)
-    system.train(True)
-    with StopFlag() as stop:
-        while step < cfg["steps"] and not stop.requested:
-            stats = system.train_step(step, batches.next())
-            step += 1
-            log.add(step, **{k: v.detach() if torch.is_tensor(v) else v for k, v in stats.items()})
-            if step % cfg["log_every"] == 0 or step % cfg["snapshot_every"] == 0 or step == cfg["steps"]:
-                means = log.flush()
-                if log.first_nonfinite is not None:
-                    bar.close()
-                    bad, name = log.first_nonfinite
-                    kept = "the checkpoint of an earlier step" if path.exists() else "no checkpoint (none was due yet)"
-                    raise TranslationDiverged(f"training diverged: {name} became NaN or infinite at step {bad} "
-                                              f"(see {run_dir / 'stats.jsonl'}); kept {kept}; try a lower lr")
-                bar.set_postfix({k: f"{v:.3g}" for k, v in list(means.items())[:4]}, refresh=False)
-            bar.update(1)
-            if step % cfg["snapshot_every"] == 0 and step < cfg["steps"]:
-                save_preview()
-                ckpt.save_checkpoint(path, _checkpoint_state(system, step, batches, data))
-        log.flush()
-        bar.close()
-        preview = save_preview()
-        ckpt.save_checkpoint(path, _checkpoint_state(system, step, batches, data))
-    return TranslateResult(run_dir=run_dir, step=step, interrupted=step < cfg["steps"], checkpoint=path,
-                           preview=preview, system=system)
+def fit(system: TranslationSystem, data: TaskData, run_dir: Path, state: dict | None = None,
+        progress: bool = True, preview_data: TaskData | None = None) -> TranslateResult:
+    """Train ``system`` on ``data`` for ``cfg["steps"]`` steps through the engine, writing into ``run_dir``.
+
+    ``state``: a checkpoint to continue from (its step, networks, optimizers, RNGs). The first
+    Ctrl-C / SIGTERM stops after the current step and checkpoints it; a NaN loss stops with
+    :class:`~gankit.errors.TrainingDiverged` and keeps the previous checkpoint. A preview and a
+    checkpoint are written every ``snapshot_every`` steps and at the end.
+    """
+    from gankit.training import loop
+
+    cfg = system.cfg
+    run = _Run(system, data.to(system.device), (preview_data or data).to(system.device))
+    step = run.load_state(state) if state is not None else 0
+    cadence = loop.Cadence(cfg["steps"], cfg["log_every"], cfg["snapshot_every"], cfg["snapshot_every"])
+    r = loop.fit(run, run_dir, cadence, step=step, progress=progress, hint=run.hint)
+    return TranslateResult(run_dir=r.run_dir, step=r.step, interrupted=r.interrupted, checkpoint=r.checkpoint,
+                           preview=r.picture, system=system)
 
 
 def psnr_ssim(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:

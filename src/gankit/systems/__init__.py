@@ -1,0 +1,25 @@
+"""What gets trained: one module per system, each holding its networks, optimizers and losses and
+taking one training step; :func:`gankit.training.loop.fit` trains every one of them.
+
+``SYSTEMS`` is the fixed table of names to modules and classes (imported lazily by
+:func:`system_class`, never from a user's string beyond this table).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from gankit.errors import UserError
+
+SYSTEMS = {  # name -> (module, class)
+    "gan": ("gankit.systems.gan", "GANSystem"),
+    "vae": ("gankit.systems.vae", "VAESystem"),
+}
+
+
+def system_class(name: str) -> type:
+    """The class of system ``name``; UserError naming the choices for anything else."""
+    if name not in SYSTEMS:
+        raise UserError(f"unknown system {name!r}; choose one of {', '.join(SYSTEMS)}")
+    module, cls = SYSTEMS[name]
+    return getattr(importlib.import_module(module), cls)

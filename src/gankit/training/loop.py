@@ -1,0 +1,175 @@
+"""The engine: one training loop for every system.
+
+A *system* (the GAN of Algorithm 1, the VAE, pix2pix, CycleGAN, SRGAN, SimGAN) holds its networks,
+optimizers and losses and takes one training step; :func:`fit` does everything else, the same for
+all of them:
+
+- the run directory (``out/NNNNN-<name>``, made by rank 0 and told to the others) and its
+  ``config.json``;
+- the stop flag: the first Ctrl-C / SIGTERM stops after the current step and keeps a checkpoint of
+  it, agreed across DDP ranks at the next log point so that all ranks stop at the same step;
+- ``stats.jsonl``: the step's statistics stay on the device and are written once per log interval;
+- the NaN/inf guard: a non-finite statistic stops the run with :class:`~gankit.errors.TrainingDiverged`
+  before any picture or checkpoint of an unchecked step is written (the last good checkpoint stays);
+- pictures and atomic checkpoints at their intervals and at the end, written by rank 0 alone;
+- the progress bar with its ETA.
+
+A system passed to :func:`fit` provides (see :class:`System`):
+
+- ``train_step(step) -> dict``: one step (it draws its own batch), returning 0-d tensors to log;
+- ``state(step) -> dict``: everything its checkpoint holds (tensors and plain data only);
+- ``snapshot(run_dir, step) -> Path``: write its picture (rank 0);
+- ``sync()``: make every rank's copy agree before a picture or checkpoint (e.g. BatchNorm buffers);
+- ``postfix(means) -> dict``: what the progress bar shows of the interval's means;
+- ``train(mode)``: put its networks in training or evaluation mode.
+
+Example (the GAN system through :func:`gankit.train.train`, which builds it and calls :func:`fit`):
+    >>> from gankit.config import load_preset, apply_overrides
+    >>> from gankit.train import train
+    >>> r = train(apply_overrides(load_preset("ring8"), ["train.steps=10", "data.toy_n=500"]),
+    ...           out="/tmp/gankit-doctest-loop", progress=False)
+    >>> r.step, r.checkpoint.name
+    (10, 'checkpoint.pt')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from gankit import checkpoint as ckpt
+from gankit import distributed
+from gankit.errors import TrainingDiverged
+from gankit.stats import StatsLog
+from gankit.training.runtime import StopFlag, next_run_dir
+
+__all__ = ["System", "Cadence", "FitResult", "open_run", "fit"]
+
+
+class System(Protocol):
+    """What :func:`fit` asks of a system (see the module docstring)."""
+
+    def train_step(self, step: int) -> dict[str, Any]: ...
+
+    def state(self, step: int) -> dict[str, Any]: ...
+
+    def snapshot(self, run_dir: Path, step: int) -> Path: ...
+
+    def sync(self) -> None: ...
+
+    def postfix(self, means: dict[str, float]) -> dict[str, str]: ...
+
+    def train(self, mode: bool = True) -> None: ...
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How long a run trains and how often the engine looks at it."""
+
+    steps: int  # total steps to reach
+    log_every: int  # steps between stats flushes (and NaN checks, stop agreement, bar refreshes)
+    snapshot_every: int  # steps between pictures
+    ckpt_every: int  # steps between checkpoints (one is always written at the end)
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    step: int  # steps completed
+    interrupted: bool  # stopped by Ctrl-C / SIGTERM before Cadence.steps
+    checkpoint: Path  # the last checkpoint written
+    picture: Path | None  # the last picture written (None on ranks > 0)
+
+
+def open_run(out: str | os.PathLike, name: str, config: dict[str, Any],
+             world: distributed.World | None = None) -> Path:
+    """A new run directory ``out/NNNNN-name`` with ``config.json`` (the resolved config) in it.
+
+    Under DDP rank 0 makes it and tells the others its path; only rank 0 writes.
+    """
+    world = world or distributed.World()
+    run_dir = Path(distributed.broadcast_str(world, str(next_run_dir(out, name)) if world.main else ""))
+    if world.main:
+        with open(run_dir / "config.json", "w") as f:
+            json.dump(config, f, indent=2)
+            f.write("\n")
+    return run_dir
+
+
+def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: distributed.World | None = None,
+        progress: bool = True, hint: str = "try a lower learning rate") -> FitResult:
+    """Train ``system`` from ``step`` to ``cadence.steps``, writing into ``run_dir``.
+
+    Args:
+        system: the system to train (see :class:`System`), already built (and restored when resuming).
+        run_dir: its run directory (from :func:`open_run`, or the run being resumed).
+        cadence: total steps and the log / picture / checkpoint intervals.
+        step: the step reached so far (a resumed run's checkpoint step; stats after it are dropped).
+        world: this process's place in a DDP run (default: one process).
+        progress: show a progress bar on stderr (rank 0).
+        hint: the advice appended to the divergence message.
+
+    Returns:
+        FitResult: the step reached, whether it was interrupted, the checkpoint and the last picture.
+
+    Raises:
+        TrainingDiverged: a statistic became NaN or infinite; the last checkpoint written stays.
+    """
+    from tqdm import tqdm
+
+    world = world or distributed.World()
+    c = cadence
+    path = run_dir / ckpt.CHECKPOINT_NAME
+    log = StatsLog(run_dir / "stats.jsonl" if world.main else None)
+    log.truncate_after(step)
+    picture = None
+    bar = tqdm(total=c.steps, initial=step, unit="step", disable=not (progress and world.main), dynamic_ncols=True,
+               file=sys.stderr, desc=run_dir.name, mininterval=0.1 if sys.stderr.isatty() else 10.0)
+    system.train(True)
+    with StopFlag() as stop:
+        stopping = False  # with several processes, a stop is agreed at the next log point so all stop together
+        while step < c.steps and not stopping:
+            stats = system.train_step(step)
+            step += 1
+            log.add(step, **{k: v.detach() if torch.is_tensor(v) else v for k, v in stats.items()})
+            stopping = stop.requested and not world.parallel
+
+            # Check the statistics: once per log interval, and before any picture or checkpoint.
+            if step % c.log_every == 0 or step % c.ckpt_every == 0 or step % c.snapshot_every == 0 or step == c.steps:
+                means = log.flush()
+                stop_any, diverged = distributed.any_rank(world, stop.requested, log.first_nonfinite is not None)
+                stopping = stopping or stop_any
+                if diverged:
+                    bar.close()
+                    bad_step, name = log.first_nonfinite or (step, "a statistic on another rank")
+                    kept = f"{ckpt.CHECKPOINT_NAME} from an earlier step" if path.exists() else "no checkpoint (none was due yet)"
+                    raise TrainingDiverged(f"training diverged: {name} became NaN or infinite at step {bad_step} "
+                                           f"(see {run_dir / 'stats.jsonl'}); kept {kept}; {hint}")
+                bar.set_postfix(system.postfix(means), refresh=False)
+            bar.update(1)
+
+            # Save a picture and a checkpoint (rank 0; every rank reaches these steps together).
+            if step % c.snapshot_every == 0 and step < c.steps:
+                system.sync()
+                if world.main:
+                    picture = system.snapshot(run_dir, step)
+            if step % c.ckpt_every == 0 and step < c.steps:
+                system.sync()
+                if world.main:
+                    ckpt.save_checkpoint(path, system.state(step))
+
+        # Done or interrupted: write everything at the step reached.
+        log.flush()
+        bar.close()
+        system.sync()
+        if world.main:
+            picture = system.snapshot(run_dir, step)
+            ckpt.save_checkpoint(path, system.state(step))
+        distributed.barrier(world)  # the checkpoint exists before any rank returns
+    return FitResult(run_dir=run_dir, step=step, interrupted=step < c.steps, checkpoint=path, picture=picture)
