@@ -48,7 +48,7 @@ import torch.nn.functional as nnf
 from torch import nn
 
 from gankit.errors import UserError
-from gankit.losses import d_loss_ls
+from gankit.losses import d_loss_ls, g_loss_ls
 from gankit.models.i2i import PatchDiscriminator, ResnetGenerator
 from gankit.translate.common import ImageHistory, TaskData, TranslationSystem, tile_columns
 
@@ -66,7 +66,7 @@ def loss_gan_g(d_fake: torch.Tensor) -> torch.Tensor:
     Twice :func:`gankit.losses.g_loss_ls`, which carries LSGAN's factor 1/2; CycleGAN weighs the
     unhalved term against lambda * L_cyc.
     """
-    return (d_fake - 1.0).pow(2).mean()
+    return 2.0 * g_loss_ls(d_fake)
 
 
 def loss_gan_d(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:

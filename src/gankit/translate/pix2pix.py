@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.errors import UserError
+from gankit.losses import d_loss_bce, g_loss_nonsaturating
 from gankit.models.i2i import NORMS, PatchDiscriminator, UNet
 from gankit.translate.common import TaskData, TranslationSystem
 
@@ -54,12 +55,12 @@ def loss_D(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor
     ``0.5 * (BCE(D(x, y), 1) + BCE(D(x, G(x)), 0))`` with BCE(l, 1) = softplus(-l) = -log sigmoid(l)
     and BCE(l, 0) = softplus(l) = -log(1 - sigmoid(l)). Logits ``[N, 1, h, w]``, one per patch.
     """
-    return 0.5 * (F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean())
+    return 0.5 * d_loss_bce(logits_real, logits_fake)
 
 
 def loss_G_adv(logits_fake: torch.Tensor) -> torch.Tensor:
     """G's non-saturating adversarial loss (section 3.3): ``-log D(x, G(x)) = softplus(-l)``, mean over patches."""
-    return F.softplus(-logits_fake).mean()
+    return g_loss_nonsaturating(logits_fake)
 
 
 def loss_L1(y_fake: torch.Tensor, y_real: torch.Tensor) -> torch.Tensor:

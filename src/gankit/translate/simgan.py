@@ -52,9 +52,9 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from gankit.errors import UserError
+from gankit.losses import d_loss_bce, g_loss_nonsaturating
 from gankit.models.i2i import NORMS, PatchDiscriminator, ResnetGenerator
 from gankit.translate.common import ImageHistory, TaskData, TranslationSystem, tile_columns
 
@@ -71,12 +71,12 @@ def loss_D(logits_real: torch.Tensor, logits_refined: torch.Tensor) -> torch.Ten
     -log D_paper(x~) - log(1 - D_paper(y)) with D_paper = sigmoid(-l):
     softplus(l_refined) + softplus(-l_real), each averaged over images and patches.
     """
-    return F.softplus(logits_refined).mean() + F.softplus(-logits_real).mean()
+    return d_loss_bce(logits_real, logits_refined)
 
 
 def loss_R_adv(logits_refined: torch.Tensor) -> torch.Tensor:
     """R's realism loss, eq. 3: -log(1 - D_paper(R(x))) = -log sigmoid(l) = softplus(-l), averaged."""
-    return F.softplus(-logits_refined).mean()
+    return g_loss_nonsaturating(logits_refined)
 
 
 def loss_R_reg(refined: torch.Tensor, synthetic: torch.Tensor) -> torch.Tensor:

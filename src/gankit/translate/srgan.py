@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.errors import UserError
+from gankit.losses import d_loss_bce, g_loss_nonsaturating
 from gankit.translate.common import TaskData, TranslationSystem, tile_columns
 
 __all__ = ["SRGAN", "SRResNetGenerator", "SRDiscriminator", "downsample", "bicubic_upsample", "content_loss",
@@ -67,7 +68,7 @@ def content_loss(feat_fake: torch.Tensor, feat_real: torch.Tensor) -> torch.Tens
 
 def adversarial_loss(logits_fake: torch.Tensor) -> torch.Tensor:
     """Eq. 6, non-saturating: mean of -log D(G(I_LR)) = softplus(-logit); 0-d."""
-    return F.softplus(-logits_fake).mean()
+    return g_loss_nonsaturating(logits_fake)
 
 
 def perceptual_loss(content: torch.Tensor, adversarial: torch.Tensor, lambda_adv: float = 1e-3) -> torch.Tensor:
@@ -77,7 +78,7 @@ def perceptual_loss(content: torch.Tensor, adversarial: torch.Tensor, lambda_adv
 
 def loss_D(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """Eq. 2 for D: -log D(I_HR) - log(1 - D(G(I_LR))) = softplus(-real) + softplus(fake), batch means; 0-d."""
-    return F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
+    return d_loss_bce(logits_real, logits_fake)
 
 
 # ----------------------------------------------------------------------------------------------
