@@ -56,8 +56,9 @@ browser:
 
 install-test: $(VENV)/.installed browser
 
+# The suite, with the docstring examples of the public API run as doctests (STYLE.md habit 12).
 test: install-test
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --doctest-modules src/gankit tests
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
