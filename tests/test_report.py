@@ -379,3 +379,16 @@ def test_report_renders_in_headless_chromium(sync_api, trained_run, tmp_path):
     assert title == f"gankit report: {trained_run.name}"
     assert len(warnings) == 1 and "2 of 10 classes" in warnings[0]
     assert Image.open(tmp_path / "shot.png").size[0] == 1200
+
+
+def test_the_report_reads_an_image_to_image_run_trained_by_the_same_engine(tmp_path):
+    from gankit.translate import train_translation
+
+    tiny = {"g_base": 4, "d_base": 4, "g_depth": 2, "n_train": 64, "batch": 8, "threads": 1}
+    r = train_translation("pix2pix", {**tiny, "steps": 4, "snapshot_every": 2, "log_every": 1}, out=tmp_path,
+                          progress=False)
+    page = write_report(r.run_dir).read_text()
+    assert "task edges" in page and "the pix2pix system" in page  # not "data ?" / "G ?"
+    assert "No sample grids yet" not in page
+    assert page.count("<figcaption>step ") == 2  # preview-000002.png and preview-000004.png
+    assert "preview.png: the latest grid" in page

@@ -49,7 +49,7 @@ D_WIN_LOSS = 0.05  # hinge / ls: mean loss_D below this over the tail (chance: 2
 MIN_COVERAGE = 0.5  # modes / classes covered below half of what a perfect generator would cover
 MAX_CLASS_KL = 0.5  # nats: KL(class histogram || uniform); spread evenly over 6 of 10 classes it is 0.51
 
-_STEM = re.compile(r"^samples-(\d+)\.png$")
+_STEM = re.compile(r"^(?:samples|preview)-(\d+)\.png$")  # GAN / VAE grids; image-to-image previews
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _VERDICTS = {"bce": ("D_real", "D_fake")}
 _SCORES = ("score_real", "score_fake")
@@ -95,6 +95,8 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         if records:
             metrics[p.name[len("metric-"):-len(".jsonl")]] = records
     latest = run / "samples.png"
+    if not latest.is_file():  # an image-to-image run's latest picture
+        latest = run / "preview.png"
     ckpt = run / "checkpoint.pt"
     return {"run_dir": run, "config": config, "rows": rows, "grids": grids,
             "latest": latest if latest.is_file() else None, "metrics": metrics,
@@ -598,9 +600,15 @@ def render_html(run: dict[str, Any]) -> str:
     name = run_dir.resolve().name
     last_step = rows[-1]["step"] if rows else None
     planned = train_cfg.get("steps")
+    translation = isinstance(cfg.get("system"), str) and "train" not in cfg  # an image-to-image run's flat config
+    if translation:
+        planned = cfg.get("steps")
+        data_name, losses = f"task {cfg.get('task', '?')}", f"the {cfg['system']} system's"
+    else:
+        data_name, losses = data_cfg.get("name", "?"), f"D {d_loss}, G {loss.get('g_loss', '?')}"
 
-    facts = [("preset", cfg.get("preset", "?")), ("data", data_cfg.get("name", "?")),
-             ("losses", f"D {d_loss}, G {loss.get('g_loss', '?')}"),
+    facts = [("preset", cfg.get("preset", "?")), ("data", data_name),
+             ("losses", losses),
              ("steps logged", f"{last_step if last_step is not None else 0}" + (f" of {planned}" if planned else "")),
              ("sample grids", len(run["grids"])), ("metrics recorded", ", ".join(sorted(run["metrics"])) or "none"),
              ("checkpoint", f"{run['checkpoint'].stat().st_size / 1e6:.1f} MB" if run["checkpoint"] else "none yet")]
@@ -624,7 +632,7 @@ def render_html(run: dict[str, Any]) -> str:
         data = run["latest"].read_bytes()
         if _png_size(data):
             latest = (f'<div class="latest"><figure>{_img(data, "latest sample grid", "grid")}'
-                      f"<figcaption>samples.png: the latest grid{latest_step}</figcaption></figure></div>")
+                      f"<figcaption>{_e(run['latest'].name)}: the latest grid{latest_step}</figcaption></figure></div>")
 
     picked = pick_grids(run["grids"])
     figs, bad = [], []
@@ -637,7 +645,8 @@ def render_html(run: dict[str, Any]) -> str:
     if figs:
         shown = (f"{len(figs)} of {len(run['grids'])} grids, evenly spaced over the run"
                  if len(run["grids"]) > len(picked) else f"all {len(figs)} grid{'s' if len(figs) != 1 else ''}")
-        grids_html = (f"<p class='sub'>From the same fixed noise batch at each snapshot ({_e(shown)}).</p>"
+        source = "the same test inputs" if translation else "the same fixed noise batch"
+        grids_html = (f"<p class='sub'>From {source} at each snapshot ({_e(shown)}).</p>"
                       f"<div class='grids'>{''.join(figs)}</div>")
     else:
         grids_html = "<p class='note'>No sample grids yet: gankit train writes samples-NNNNNN.png every train.snapshot_every steps.</p>"
