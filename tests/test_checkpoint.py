@@ -47,3 +47,24 @@ def test_not_a_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
     with pytest.raises(UserError, match="has no checkpoint.pt"):
         load_checkpoint(tmp_path)
+
+
+def test_the_system_of_a_checkpoint_new_and_of_gankit_0_1(tmp_path):
+    from gankit.checkpoint import system_of
+
+    assert system_of({"system": "cyclegan", "config": {}}) == "cyclegan"
+    assert system_of({"config": {"model": "vae"}}) == "vae"  # a VAE checkpoint of gankit 0.1: no system field
+    assert system_of({"config": {"preset": "quick"}}) == "gan"  # a GAN checkpoint of gankit 0.1
+
+
+def test_sampling_an_image_to_image_run_says_what_to_use_in_one_line(tmp_path, capsys):
+    from helpers import run_cli
+
+    from gankit.translate import train_translation
+
+    tiny = {"g_base": 4, "d_base": 4, "g_depth": 2, "n_train": 64, "batch": 8, "threads": 1}
+    run_dir = train_translation("pix2pix", {**tiny, "steps": 2}, out=tmp_path, progress=False).run_dir
+    code, _, err = run_cli(["sample", str(run_dir), "--out", str(tmp_path / "x.png")], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "is a pix2pix image-to-image run" in err and "gankit translate apply" in err
+    assert not (tmp_path / "x.png").exists()

@@ -84,3 +84,24 @@ def load_checkpoint(run_or_ckpt: str | os.PathLike, map_location: str | torch.de
     if state.get("version") != VERSION:
         raise UserError(f"{str(path)!r} is a gankit checkpoint of version {state.get('version')!r}; this gankit reads version {VERSION}")
     return state
+
+
+def system_of(state: dict[str, Any]) -> str:
+    """The system a checkpoint was trained by: "gan", "vae", "pix2pix", "cyclegan", "srgan" or "simgan".
+
+    Read from its ``system`` field, or, in files of gankit 0.1 that have none, from the config's
+    ``model`` (GAN and VAE runs).
+    """
+    if isinstance(state.get("system"), str):
+        return state["system"]
+    config = state.get("config")
+    model = config.get("model", "gan") if isinstance(config, dict) else "gan"
+    return model if isinstance(model, str) else "gan"
+
+
+def require_generator_run(state: dict[str, Any], path: str | os.PathLike, command: str) -> None:
+    """UserError in one line unless ``state`` is a run with a latent-space G (the GAN or the VAE)."""
+    system = system_of(state)
+    if system not in ("gan", "vae"):
+        raise UserError(f"{str(path)!r} is a {system} image-to-image run, which has no noise-to-image G for "
+                        f"`gankit {command}`; use `gankit translate apply {path} IMAGES --out DIR`")

@@ -235,7 +235,7 @@ class GANSystem:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         k = self.d_key
-        return {"config": to_dict(self.cfg), "step": step, "data_shape": list(self.shape), "data_info": self.data.info,
+        return {"system": self.cfg.model, "config": to_dict(self.cfg), "step": step, "data_shape": list(self.shape), "data_info": self.data.info,
                 "G": self.G.state_dict(), k: self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
                 "opt_G": self.opt_G.state_dict(), f"opt_{k}": self.opt_D.state_dict(), "sampler": self.sampler.state_dict(),
                 "rng": rng, "z_fixed": self.z_fixed.cpu(), "world_size": self.world.size}
