@@ -23,7 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from bench_stats import mean_and_se  # benchmarks/bench_stats.py (this folder is on sys.path)
 

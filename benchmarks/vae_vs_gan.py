@@ -23,7 +23,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch
 
 from gankit.config import load_preset
 from gankit.data import build_dataset

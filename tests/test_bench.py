@@ -10,24 +10,24 @@ from gankit.bench import matmul_peak, step_flops
 from gankit.config import apply_overrides, load_preset
 from helpers import run_cli as run
 
-B, Z, H, O = 4, 3, 5, 2  # batch, z_dim, hidden width, data dimension (ring8 is 2-D)
+B, Z, H, DIM = 4, 3, 5, 2  # batch, z_dim, hidden width, data dimension (ring8 is 2-D)
 TINY = [f"z_dim={Z}", f"G.hidden=[{H}]", f"D.hidden=[{H}]", f"train.batch={B}", "data.toy_n=100"]
 
 
 def closed_form(d_steps: int) -> int:
-    """Matmul FLOPs (2 per multiply-add) of one step of G: z -> H -> O and D: O -> H -> 1, two D passes.
+    """Matmul FLOPs (2 per multiply-add) of one step of G: z -> H -> DIM and D: DIM -> H -> 1, two D passes.
 
     A linear layer on B rows costs 2 B in out forward; backward costs the same again for the weight
     gradient and again for the input gradient, each only when something needs it.
     """
-    g_fwd = 2 * B * (Z * H + H * O)
-    d_fwd = 2 * B * (O * H + H * 1)
+    g_fwd = 2 * B * (Z * H + H * DIM)
+    d_fwd = 2 * B * (DIM * H + H * 1)
     # D update: G forward without gradients, D forward on real and on fake, and D backward for both:
     # the last layer needs weight and input gradients, the first only its weight gradient (x needs none).
-    d_update = g_fwd + 2 * d_fwd + 2 * (2 * (2 * B * H * 1) + 2 * B * O * H)
+    d_update = g_fwd + 2 * d_fwd + 2 * (2 * (2 * B * H * 1) + 2 * B * DIM * H)
     # G update: G and D forward; D backward gives input gradients only (D is frozen); G backward: the last
     # layer weight and input gradients, the first layer its weight gradient (z needs none).
-    g_update = g_fwd + d_fwd + (2 * B * H + 2 * B * O * H) + (2 * (2 * B * H * O) + 2 * B * Z * H)
+    g_update = g_fwd + d_fwd + (2 * B * H + 2 * B * DIM * H) + (2 * (2 * B * H * DIM) + 2 * B * Z * H)
     return d_steps * d_update + g_update
 
 

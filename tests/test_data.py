@@ -14,7 +14,6 @@ from scipy.special import logsumexp
 
 from gankit.config import DataConfig
 from gankit.data import Dataset, build_dataset, bundled, list_datasets, toy, toy_log_density
-from gankit.errors import UserError
 from helpers import user_error
 
 

@@ -22,7 +22,6 @@ import torch
 from gankit.config import DataConfig
 from gankit.data import build_dataset, download
 from gankit.data.download import RemoteFile
-from gankit.errors import UserError
 from helpers import user_error
 
 

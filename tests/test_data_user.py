@@ -11,7 +11,6 @@ from PIL import Image
 
 from gankit.config import DataConfig
 from gankit.data import build_dataset
-from gankit.errors import UserError
 from helpers import user_error
 
 

@@ -7,7 +7,6 @@ import torch
 from gankit.config import apply_overrides, load_preset
 from gankit.errors import UserError
 from gankit.generate import generate, load_generator, sample
-from gankit.models import build_discriminator, build_generator
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator, levels
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
 from gankit.train import grid_labels, train

@@ -45,9 +45,9 @@ def test_modes_and_raw_fid_match_direct_computation(ring_run):
 def test_results_are_recorded_with_their_protocol(ring_run):
     evaluate(ring_run, metrics=["modes"], n=2600, seed=1)
     evaluate(ring_run, metrics=["modes"], n=2600, seed=2)
-    lines = [json.loads(l) for l in (ring_run / "metric-modes.jsonl").read_text().splitlines()]
-    assert [l["protocol"]["seed"] for l in lines[-2:]] == [1, 2]
-    assert all(l["metric"] == "modes" and l["protocol"]["n_generated"] == 2600 for l in lines[-2:])
+    lines = [json.loads(rec) for rec in (ring_run / "metric-modes.jsonl").read_text().splitlines()]
+    assert [rec["protocol"]["seed"] for rec in lines[-2:]] == [1, 2]
+    assert all(rec["metric"] == "modes" and rec["protocol"]["n_generated"] == 2600 for rec in lines[-2:])
     assert lines[-1]["protocol"]["step"] == 150
 
 

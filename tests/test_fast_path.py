@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from gankit.config import apply_overrides, load_preset
-from gankit.errors import UserError
 from gankit.train import make_optimizer, native_bf16, resolve_precision, train
 from tests.helpers import user_error
 

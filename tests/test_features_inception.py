@@ -22,7 +22,6 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.errors import UserError
 from gankit.features import inception
 from gankit.features.inception import (
     INCEPTION_WEIGHTS,

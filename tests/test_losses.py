@@ -34,9 +34,9 @@ def test_losses_stay_finite_for_extreme_logits():
 
 
 def _grad(loss_fn, logit):
-    l = torch.tensor([logit], dtype=torch.float64, requires_grad=True)
-    loss_fn(l).backward()
-    return l.grad.item()
+    x = torch.tensor([logit], dtype=torch.float64, requires_grad=True)
+    loss_fn(x).backward()
+    return x.grad.item()
 
 
 def test_saturating_gradient_vanishes_as_D_rejects_samples():

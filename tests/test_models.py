@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from gankit.config import apply_overrides, load_preset
+from gankit.config import load_preset
 from gankit.errors import UserError
 from gankit.models import build_discriminator, build_generator, sample_z
 from gankit.models.mlp import Maxout

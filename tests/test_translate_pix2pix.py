@@ -49,9 +49,9 @@ def test_loss_G_is_non_saturating_and_l1_is_a_pixel_mean():
     want = -(math.log(0.5) + math.log(1 / (1 + math.exp(-3))) + math.log(1 / (1 + math.exp(2)))) / 3
     assert loss_G_adv(fake).item() == pytest.approx(want, rel=1e-6)
     # Non-saturating: a confident D (very negative logit) still gives G a gradient near -1.
-    l = torch.tensor([-20.0], requires_grad=True)
-    loss_G_adv(l.view(1, 1, 1, 1)).backward()
-    assert l.grad.item() == pytest.approx(-1.0, abs=1e-6)
+    logit = torch.tensor([-20.0], requires_grad=True)
+    loss_G_adv(logit.view(1, 1, 1, 1)).backward()
+    assert logit.grad.item() == pytest.approx(-1.0, abs=1e-6)
     y = torch.tensor([[0.5, -1.0], [1.0, 0.0]]).view(1, 1, 2, 2)
     t = torch.tensor([[0.0, -1.0], [-1.0, 0.25]]).view(1, 1, 2, 2)
     assert loss_L1(y, t).item() == pytest.approx((0.5 + 0 + 2 + 0.25) / 4)

@@ -17,7 +17,6 @@ import math
 import os
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch

@@ -279,7 +279,7 @@ def run(out: Path, quick: bool = False) -> dict:
               float(r_alt.min()), r_lo,
               f"r within [sqrt(Q0/(1+eta/2)), sqrt(Q0/(1-eta/2))] = [{r_lo:.4f}, {r_hi:.4f}] (+-1e-9), min within 1%",
               bool(r_alt.min() >= r_lo - 1e-9 and r_alt.max() <= r_hi + 1e-9 and r_alt.min() <= 1.01 * r_lo)),
-        claim(f"x^2 - y^2, simultaneous: per-step factor |1 - 2 eta|", ss["growth_per_step"], sat_theory,
+        claim("x^2 - y^2, simultaneous: per-step factor |1 - 2 eta|", ss["growth_per_step"], sat_theory,
               "every single step within 1e-9",
               max(abs(ss["growth_per_step_min"] - sat_theory), abs(ss["growth_per_step_max"] - sat_theory)) < 1e-9),
         claim("x^2 - y^2, alternating: the same factor (x and y do not interact)", sa["growth_per_step"], sat_theory,
