@@ -83,9 +83,13 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     try:
         config = json.loads(cfg_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{cfg_path} is not valid JSON ({_reason(e)}); expected the config gankit train writes") from None
+        raise UserError(
+            f"{cfg_path} is not valid JSON ({_reason(e)}); expected the config gankit train writes"
+        ) from None
     if not isinstance(config, dict):
-        raise UserError(f"{cfg_path} holds a JSON {type(config).__name__}, not an object; expected the config gankit train writes")
+        raise UserError(
+            f"{cfg_path} holds a JSON {type(config).__name__}, not an object; expected the config gankit train writes"
+        )
     stats_path = run / "stats.jsonl"
     rows = read_stats_rows(stats_path) if stats_path.is_file() else []
     grids = sorted((int(m.group(1)), p) for p in run.iterdir() if (m := _STEM.match(p.name)) and p.is_file())
@@ -258,7 +262,8 @@ def warn_mode_collapse(metrics: dict[str, dict | Sequence[dict]]) -> list[str]:
             if k > 0 and covered < MIN_COVERAGE * reach:
                 hq = rec.get("high_quality")
                 hq_text = f", {hq * 100:.0f}% of the samples high quality" if _finite(hq) else ""
-                reach_text = "" if reach > k - 0.5 else f" (a perfect generator reaches about {reach:.0f} with {n} samples)"
+                reach_text = ("" if reach > k - 0.5
+                              else f" (a perfect generator reaches about {reach:.0f} with {n} samples)")
                 out.append(f"Mode collapse: the latest {name} metric{when} found {covered} of {k} modes covered "
                            f"({covered / k * 100:.0f}%{hq_text}){reach_text}, below the {round(MIN_COVERAGE * 100)}% "
                            f"threshold; {advice}.")
@@ -289,7 +294,8 @@ def warn_nonfinite(rows: Sequence[dict]) -> str | None:
     step, key, val = first
     return (f"Non-finite values in stats.jsonl: {key} was {val} at step {step}, the first of {count} such value"
             f"{'s' if count != 1 else ''} (in {', '.join(names)}), so training diverged there; try lower "
-            f"optim.lr_d and optim.lr_g, a gradient penalty (loss.gp_lambda or loss.r1_gamma), or train.precision=fp32.")
+            "optim.lr_d and optim.lr_g, a gradient penalty (loss.gp_lambda or loss.r1_gamma), "
+            "or train.precision=fp32.")
 
 
 def find_warnings(rows: Sequence[dict], metrics: dict[str, dict | Sequence[dict]] | None = None,
@@ -392,13 +398,15 @@ def curve_pngs(rows: Sequence[dict], d_loss: str = "bce") -> list[tuple[str, str
     out = []
     if any("kl" in r for r in rows):  # a VAE run (model=vae): the negative ELBO and its two terms
         fig, ax = _figure()
-        drawn = [_plot(ax, rows, "loss", "loss (negative ELBO)", "tab:blue"), _plot(ax, rows, "recon", "recon", "tab:orange"),
+        drawn = [_plot(ax, rows, "loss", "loss (negative ELBO)", "tab:blue"),
+                 _plot(ax, rows, "recon", "recon", "tab:orange"),
                  _plot(ax, rows, "kl", "kl", "tab:green")]
         if any(drawn):
             ax.set_ylabel("nats per example")
             ax.set_title("VAE: negative ELBO = reconstruction + KL")
             ax.legend(loc="best", fontsize=8)
-            out.append(("VAE losses", "The VAE's loss per step and its reconstruction and KL terms: faint lines are the "
+            out.append(("VAE losses",
+                        "The VAE's loss per step and its reconstruction and KL terms: faint lines are the "
                         "raw values, solid lines their moving mean.", _png(fig)))
     fig, ax = _figure()
     drawn = [_plot(ax, rows, "loss_D", "loss_D", "tab:blue"), _plot(ax, rows, "loss_G", "loss_G", "tab:orange")]
@@ -409,7 +417,8 @@ def curve_pngs(rows: Sequence[dict], d_loss: str = "bce") -> list[tuple[str, str
         ax.set_ylabel("loss")
         ax.set_title(f"Losses ({d_loss} game)")
         ax.legend(loc="best", fontsize=8)
-        out.append(("Losses", "loss_D and loss_G per step: faint lines are the raw values, solid lines their moving mean.",
+        out.append(("Losses",
+                    "loss_D and loss_G per step: faint lines are the raw values, solid lines their moving mean.",
                     _png(fig)))
     real, fake = _VERDICTS.get(d_loss, _SCORES)
     if not any(real in r for r in rows):  # the rows decide: a config edited after training must not hide the curves
@@ -550,7 +559,8 @@ def _metrics_html(metrics: dict[str, list[dict]]) -> str:
         rows.append(f"<tr><td><b>{_e(name)}</b></td><td>{_e('' if step is None else step)}</td>"
                     f"<td class='num'>{_e(main)}</td><td class='small'>{_e(rest)}"
                     f"{'<br>' if rest and proto_text else ''}{_e(proto_text)}</td>"
-                    f"<td class='small when'>{_e(str(rec.get('time', '')).replace('T', ' '))}<br>{len(records)} record{'s' if len(records) != 1 else ''}</td></tr>")
+                    f"<td class='small when'>{_e(str(rec.get('time', '')).replace('T', ' '))}<br>"
+                    f"{len(records)} record{'s' if len(records) != 1 else ''}</td></tr>")
         counts = rec.get("counts")
         if isinstance(counts, list):
             unit = "class" if "classes_covered" in rec else "mode"
@@ -559,31 +569,40 @@ def _metrics_html(metrics: dict[str, list[dict]]) -> str:
                 charts.append(f"<figure>{_img(png, f'histogram of samples per mode or class, {name} metric', 'plot')}"
                               f"<figcaption>Histogram of the latest {_e(name)} record; the dashed line is the mean "
                               "(a uniform spread).</figcaption></figure>")
-    table = ("<table class='metrics'><thead><tr><th>metric</th><th>step</th><th>main values</th><th>details and protocol</th>"
-             "<th>recorded</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+    table = ("<table class='metrics'><thead><tr><th>metric</th><th>step</th><th>main values</th>"
+             "<th>details and protocol</th><th>recorded</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
     return table + (f"<div class='plots charts'>{''.join(charts)}</div>" if charts else "")
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;color:#1d2330;background:#f6f7f9;line-height:1.45}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:0;\
+color:#1d2330;background:#f6f7f9;line-height:1.45}
 main{max-width:1120px;margin:0 auto;padding:24px 28px 48px}
-h1{font-size:1.55em;margin:0 0 4px}h2{font-size:1.2em;margin:32px 0 10px;padding-bottom:4px;border-bottom:1px solid #d9dde4}
+h1{font-size:1.55em;margin:0 0 4px}\
+h2{font-size:1.2em;margin:32px 0 10px;padding-bottom:4px;border-bottom:1px solid #d9dde4}
 .sub{color:#5b6475;margin:0 0 14px}nav a{margin-right:14px;color:#2457a6;text-decoration:none}
 .box{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:12px 16px}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:6px 18px;margin:14px 0}
-.facts div{background:#fff;border:1px solid #e3e6eb;border-radius:5px;padding:6px 10px}.facts b{display:block;font-size:.78em;color:#5b6475;font-weight:600}
-.warn{background:#fff4e5;border:1px solid #f0b45b;border-left:5px solid #e08a00;border-radius:5px;padding:10px 14px;margin:8px 0}
-.ok{background:#eef8f0;border:1px solid #9fd3aa;border-left:5px solid #2e9b4a;border-radius:5px;padding:10px 14px;margin:8px 0}
+.facts div{background:#fff;border:1px solid #e3e6eb;border-radius:5px;padding:6px 10px}\
+.facts b{display:block;font-size:.78em;color:#5b6475;font-weight:600}
+.warn{background:#fff4e5;border:1px solid #f0b45b;border-left:5px solid #e08a00;border-radius:5px;\
+padding:10px 14px;margin:8px 0}
+.ok{background:#eef8f0;border:1px solid #9fd3aa;border-left:5px solid #2e9b4a;border-radius:5px;\
+padding:10px 14px;margin:8px 0}
 .grids{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:14px}
 figure{margin:0;background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:8px;text-align:center}
 figure img{max-width:100%;height:auto}img.pixel{image-rendering:pixelated}.grids img.pixel{width:100%}
 .latest img.pixel{width:340px}
 figcaption{font-size:.85em;color:#5b6475;margin-top:4px}
-.plots figure{margin:0 0 14px}.charts{margin-top:14px}.latest{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}.latest figure{max-width:420px}
-table{border-collapse:collapse;background:#fff;font-size:.9em}th,td{border:1px solid #e1e4ea;padding:4px 8px;text-align:left;vertical-align:top}
+.plots figure{margin:0 0 14px}.charts{margin-top:14px}\
+.latest{display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap}.latest figure{max-width:420px}
+table{border-collapse:collapse;background:#fff;font-size:.9em}\
+th,td{border:1px solid #e1e4ea;padding:4px 8px;text-align:left;vertical-align:top}
 thead th{background:#eef0f4}.cfgs{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
-table.cfg caption{text-align:left;font-weight:700;padding:2px 0}table.cfg th{font-weight:500;color:#3b4354;background:#f7f8fa}
-table.metrics{width:100%}td.num{font-family:"DejaVu Sans Mono",monospace;white-space:pre-wrap}td.small{font-size:.85em;color:#4a5263}td.when{white-space:nowrap}
+table.cfg caption{text-align:left;font-weight:700;padding:2px 0}\
+table.cfg th{font-weight:500;color:#3b4354;background:#f7f8fa}
+table.metrics{width:100%}td.num{font-family:"DejaVu Sans Mono",monospace;white-space:pre-wrap}\
+td.small{font-size:.85em;color:#4a5263}td.when{white-space:nowrap}
 .note{color:#5b6475;font-style:italic}code{background:#eef0f4;padding:1px 4px;border-radius:3px}
 footer{margin-top:36px;color:#7a8292;font-size:.85em}
 """
@@ -622,7 +641,8 @@ def render_html(run: dict[str, Any]) -> str:
     if warnings:
         warn_html = "".join(f'<div class="warn" role="alert"><b>Warning.</b> {_e(w)}</div>' for w in warnings)
     else:
-        judged = "the curves and metrics" if len(rows) >= MIN_ROWS else f"the metrics (only {len(rows)} steps logged: too few to judge the curves)"
+        judged = ("the curves and metrics" if len(rows) >= MIN_ROWS
+                  else f"the metrics (only {len(rows)} steps logged: too few to judge the curves)")
         warn_html = (f'<div class="ok">No known failure seen in {_e(judged)}: checked for D winning outright, '
                      "collapsed modes or classes, and non-finite values.</div>")
 
@@ -641,7 +661,8 @@ def render_html(run: dict[str, Any]) -> str:
         if not _png_size(data):
             bad.append(path.name)
             continue
-        figs.append(f"<figure>{_img(data, f'sample grid at step {step}', 'grid')}<figcaption>step {step}</figcaption></figure>")
+        figs.append(f"<figure>{_img(data, f'sample grid at step {step}', 'grid')}"
+                    f"<figcaption>step {step}</figcaption></figure>")
     if figs:
         shown = (f"{len(figs)} of {len(run['grids'])} grids, evenly spaced over the run"
                  if len(run["grids"]) > len(picked) else f"all {len(figs)} grid{'s' if len(figs) != 1 else ''}")
@@ -649,17 +670,20 @@ def render_html(run: dict[str, Any]) -> str:
         grids_html = (f"<p class='sub'>From {source} at each snapshot ({_e(shown)}).</p>"
                       f"<div class='grids'>{''.join(figs)}</div>")
     else:
-        grids_html = "<p class='note'>No sample grids yet: gankit train writes samples-NNNNNN.png every train.snapshot_every steps.</p>"
+        grids_html = ("<p class='note'>No sample grids yet: gankit train writes samples-NNNNNN.png "
+                      "every train.snapshot_every steps.</p>")
     if bad:
         grids_html += f"<p class='note'>Not PNG images, left out: {_e(', '.join(bad))}.</p>"
 
     curves = curve_pngs(rows, d_loss)
     if curves:
         curves_html = "<div class='plots'>" + "".join(
-            f"<figure>{_img(png, title, 'plot')}<figcaption>{_e(caption)}</figcaption></figure>" for title, caption, png in curves
+            f"<figure>{_img(png, title, 'plot')}<figcaption>{_e(caption)}</figcaption></figure>"
+            for title, caption, png in curves
         ) + "</div>"
     else:
-        curves_html = "<p class='note'>No statistics logged yet: stats.jsonl gets its first lines at step train.log_every.</p>"
+        curves_html = ("<p class='note'>No statistics logged yet: stats.jsonl gets its first lines "
+                       "at step train.log_every.</p>")
 
     desc = cfg.get("description")
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -676,7 +700,8 @@ def render_html(run: dict[str, Any]) -> str:
 <main>
 <h1>Run {_e(name)}</h1>
 <p class="sub">{_e(desc) if desc else ""}</p>
-<nav><a href="#warnings">Warnings</a><a href="#samples">Samples over time</a><a href="#curves">Curves</a><a href="#metrics">Metrics</a><a href="#config">Config</a></nav>
+<nav><a href="#warnings">Warnings</a><a href="#samples">Samples over time</a><a href="#curves">Curves</a>\
+<a href="#metrics">Metrics</a><a href="#config">Config</a></nav>
 <div class="facts">{facts_html}</div>
 <h2 id="warnings">Warnings</h2>
 {warn_html}
@@ -689,7 +714,8 @@ def render_html(run: dict[str, Any]) -> str:
 {_metrics_html(run["metrics"])}
 <h2 id="config">Config</h2>
 {_config_html(cfg)}
-<footer>Written by gankit report at {_e(generated)} from {_e(run_dir)}. Self-contained: every picture is embedded in this file.</footer>
+<footer>Written by gankit report at {_e(generated)} from {_e(run_dir)}. \
+Self-contained: every picture is embedded in this file.</footer>
 </main>
 </body>
 </html>
@@ -728,5 +754,7 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         tmp.write_text(page, encoding="utf-8")
         os.replace(tmp, target)
     except OSError as e:
-        raise UserError(f"cannot write the report to {str(target)!r}: {e.strerror or e}; expected a writable path") from None
+        raise UserError(
+            f"cannot write the report to {str(target)!r}: {e.strerror or e}; expected a writable path"
+        ) from None
     return target
