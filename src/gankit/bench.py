@@ -8,7 +8,8 @@ Three numbers, each measured on the spot:
 - FLOPs per step: every matrix multiply and convolution of one step, forward and backward, counted
   by PyTorch's ``FlopCounterMode`` as the difference between a 2-step and a 1-step run;
 - the matmul peak: FLOP/s of a large square matrix product (2 n^3 per product), in float32 and in
-  bfloat16, on the device training ran on (the CPU, or the GPU of ``train.device``); ``peak_share`` is the achieved FLOP/s over the peak of the precision training ran in
+  bfloat16, on the device training ran on (the CPU, or the GPU of ``train.device``); ``peak_share``
+  is the achieved FLOP/s over the peak of the precision training ran in
   (``train.precision`` resolved for this machine), and ``peak_share_fp32`` / ``peak_share_bf16``
   over each peak.
 
@@ -55,10 +56,12 @@ def step_flops(cfg: RunConfig) -> int:
 
 
 def step_seconds(cfg: RunConfig, steps: int = 50, warmup: int = 10, repeats: int = 2) -> float:
-    """Wall-clock seconds per training step: (time of warmup + steps) - (time of warmup), over steps; best of repeats."""
+    """Wall-clock seconds per training step: (time of warmup + steps) - (time of warmup), over steps;
+    best of repeats."""
     best = float("inf")
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as out:
-        _run(cfg, warmup, out)  # untimed: first-use costs (data cache, lazy init, allocator) must not enter a difference
+        # untimed: first-use costs (data cache, lazy init, allocator) must not enter a difference
+        _run(cfg, warmup, out)
         for _ in range(repeats):
             t0 = time.perf_counter()
             _run(cfg, warmup, out)
@@ -114,6 +117,7 @@ def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10) -> dict:
     return {"preset": cfg.preset, "batch": cfg.train.batch, "d_steps": cfg.train.d_steps, "steps_timed": steps,
             "threads": torch.get_num_threads(), "step_seconds": seconds, "samples_per_s": cfg.train.batch / seconds,
             "flops_per_step": flops, "flops_per_s": flops_per_s, "peak_flops_fp32": peak32, "peak_flops_bf16": peak16,
-            "peak_share": flops_per_s / (peak16 if precision == "bf16" else peak32), "peak_share_fp32": flops_per_s / peak32,
+            "peak_share": flops_per_s / (peak16 if precision == "bf16" else peak32),
+            "peak_share_fp32": flops_per_s / peak32,
             "peak_share_bf16": flops_per_s / peak16, "precision": precision, "compile": cfg.train.compile,
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)}

@@ -60,9 +60,11 @@ def find_checkpoint(run_or_ckpt: str | os.PathLike) -> Path:
     if p.is_dir():
         p = p / CHECKPOINT_NAME
         if not p.is_file():
-            raise UserError(f"run directory {str(Path(run_or_ckpt))!r} has no {CHECKPOINT_NAME}; expected a gankit run directory or a checkpoint file")
+            raise UserError(f"run directory {str(Path(run_or_ckpt))!r} has no {CHECKPOINT_NAME}; "
+                            "expected a gankit run directory or a checkpoint file")
     elif not p.is_file():
-        raise UserError(f"checkpoint path {str(p)!r} does not exist; expected a gankit run directory or a checkpoint file")
+        raise UserError(f"checkpoint path {str(p)!r} does not exist; "
+                        "expected a gankit run directory or a checkpoint file")
     return p
 
 
@@ -78,11 +80,14 @@ def load_checkpoint(run_or_ckpt: str | os.PathLike, map_location: str | torch.de
                             f"checkpoint never does ({blocked[0][:160]})") from None
         raise UserError(f"{str(path)!r} is not a gankit checkpoint: it is not a file torch can read safely") from None
     except Exception as e:  # torch raises many types for a file that is not one of its own
-        raise UserError(f"{str(path)!r} is not a gankit checkpoint: torch could not read it ({(str(e).splitlines() or [type(e).__name__])[0][:160]})") from None
+        raise UserError(f"{str(path)!r} is not a gankit checkpoint: torch could not read it "
+                        f"({(str(e).splitlines() or [type(e).__name__])[0][:160]})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UserError(f"{str(path)!r} is not a gankit checkpoint (no {FORMAT!r} marker); expected a file written by `gankit train`")
+        raise UserError(f"{str(path)!r} is not a gankit checkpoint (no {FORMAT!r} marker); "
+                        "expected a file written by `gankit train`")
     if state.get("version") != VERSION:
-        raise UserError(f"{str(path)!r} is a gankit checkpoint of version {state.get('version')!r}; this gankit reads version {VERSION}")
+        raise UserError(f"{str(path)!r} is a gankit checkpoint of version {state.get('version')!r}; "
+                        f"this gankit reads version {VERSION}")
     return state
 
 

@@ -41,7 +41,8 @@ class GConfig:
     hidden: tuple[int, ...] = (256, 512, 1024)  # width of each hidden layer
     act: str = "relu"  # hidden activation: "relu" | "leaky_relu" (slope 0.2)
     norm: str = "none"  # "batch" (BatchNorm1d after each hidden linear layer but the first) | "none"
-    out: str = "tanh"  # "tanh" | "sigmoid" (2*sigmoid-1: the paper's sigmoid on [0,1] pixels, mapped to [-1,1]) | "linear"
+    # "tanh" | "sigmoid" (2*sigmoid-1: the paper's sigmoid on [0,1] pixels, mapped to [-1,1]) | "linear"
+    out: str = "tanh"
     init: str = "default"  # "default" (PyTorch) | "uniform" (U(-init_range, init_range), the reference code's irange)
     init_range: float = 0.05  # half-width of the uniform init; 0.05 for G in the paper's mnist.yaml
 
@@ -67,8 +68,11 @@ class DConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    g_loss: str = "nonsaturating"  # "nonsaturating": min -log D(G(z)) | "minimax": min log(1 - D(G(z))) | "wasserstein" | "hinge" | "ls" (docs/losses.md)
-    d_loss: str = "bce"  # "bce": max log D(x) + log(1 - D(G(z))), the paper's value function | "wasserstein" | "hinge" | "ls"
+    # "nonsaturating": min -log D(G(z)) | "minimax": min log(1 - D(G(z))) | "wasserstein" | "hinge" | "ls"
+    # (docs/losses.md)
+    g_loss: str = "nonsaturating"
+    # "bce": max log D(x) + log(1 - D(G(z))), the paper's value function | "wasserstein" | "hinge" | "ls"
+    d_loss: str = "bce"
     gp_lambda: float = 0.0  # WGAN-GP gradient penalty weight lambda; 0 = off (Gulrajani et al. 2017 use 10)
     r1_gamma: float = 0.0  # R1 penalty weight gamma on real data; 0 = off (Mescheder et al. 2018 use 10)
     clip: float = 0.0  # clip D's parameters to [-clip, clip] after each D step; 0 = off (Arjovsky et al. 2017 use 0.01)
@@ -93,8 +97,11 @@ class TrainConfig:
     steps: int = 3000  # generator updates (one step = d_steps D updates + one G update)
     batch: int = 64  # minibatch size m for both real and generated samples
     d_steps: int = 1  # k in Algorithm 1: D updates per G update
-    fused_d: bool = True  # one D pass over [real; fake] when D scores samples independently (no BatchNorm, no minibatch discrimination)
-    precision: str = "auto"  # "fp32" | "bf16" (autocast; weights and optimizer stay fp32) | "auto": bf16 where the hardware multiplies bf16 natively
+    # one D pass over [real; fake] when D scores samples independently (no BatchNorm, no minibatch discrimination)
+    fused_d: bool = True
+    # "fp32" | "bf16" (autocast; weights and optimizer stay fp32) | "auto": bf16 where the hardware multiplies
+    # bf16 natively
+    precision: str = "auto"
     compile: bool = False  # torch.compile G and D (pays a compile of tens of seconds at start)
     channels_last: bool = True  # convolutional nets: NHWC memory layout (faster convolutions on CPUs and tensor cores)
     seed: int = 0  # seed of initialisation, noise, minibatch order and dropout
@@ -112,7 +119,8 @@ class VAEConfig:
     """The variational autoencoder baseline (model = "vae"; Kingma & Welling 2014, docs/vae.md)."""
 
     beta: float = 1.0  # weight of the KL term; 1 = the ELBO of Kingma & Welling (2014), eq. 10
-    likelihood: str = "bernoulli"  # p(x|z): "bernoulli" on [0,1] pixels (K&W's MNIST decoder) | "gaussian" with fixed sigma
+    # p(x|z): "bernoulli" on [0,1] pixels (K&W's MNIST decoder) | "gaussian" with fixed sigma
+    likelihood: str = "bernoulli"
     sigma: float = 0.1  # gaussian: the decoder's fixed std on [-1, 1] pixels
 
 
@@ -229,22 +237,27 @@ def validate(cfg: RunConfig) -> RunConfig:
         if not flat[key] >= 0.0:
             raise UserError(f"config key {key!r} must be >= 0 (0 = off); got {flat[key]!r}")
     if cfg.loss.g_loss not in LOSS_PAIRS[cfg.loss.d_loss]:
-        raise UserError(f"loss.d_loss={cfg.loss.d_loss!r} needs loss.g_loss in {', '.join(LOSS_PAIRS[cfg.loss.d_loss])}; "
-                        f"got loss.g_loss={cfg.loss.g_loss!r}")
+        raise UserError(f"loss.d_loss={cfg.loss.d_loss!r} needs loss.g_loss in "
+                        f"{', '.join(LOSS_PAIRS[cfg.loss.d_loss])}; got loss.g_loss={cfg.loss.g_loss!r}")
     if cfg.optim.lr_decay < 1.0:
-        raise UserError(f"config key 'optim.lr_decay' must be >= 1 (lr is divided by it each step); got {cfg.optim.lr_decay!r}")
+        raise UserError("config key 'optim.lr_decay' must be >= 1 (lr is divided by it each step); "
+                        f"got {cfg.optim.lr_decay!r}")
     if cfg.c_dim < 0:
         raise UserError(f"config key 'c_dim' must be 0 (unconditional) or the number of classes; got {cfg.c_dim}")
     if cfg.D.pac > 1 and cfg.train.batch % cfg.D.pac:
-        raise UserError(f"train.batch ({cfg.train.batch}) must be a multiple of D.pac ({cfg.D.pac}): D judges packs of D.pac samples")
+        raise UserError(f"train.batch ({cfg.train.batch}) must be a multiple of D.pac ({cfg.D.pac}): "
+                        "D judges packs of D.pac samples")
     if cfg.D.pac > 1 and cfg.c_dim > 0:
         raise UserError("D.pac > 1 packs unlabelled samples; it cannot be combined with a conditional GAN (c_dim > 0)")
     if cfg.D.mbd < 0:
-        raise UserError(f"config key 'D.mbd' must be 0 (off) or the number of minibatch-discrimination kernels; got {cfg.D.mbd}")
+        raise UserError("config key 'D.mbd' must be 0 (off) or the number of minibatch-discrimination kernels; "
+                        f"got {cfg.D.mbd}")
     if cfg.data.channels not in (0, 1, 3):
         raise UserError(f"config key 'data.channels' must be 0, 1 or 3; got {cfg.data.channels!r}")
     if any(h <= 0 for h in cfg.G.hidden + cfg.D.hidden):
-        raise UserError(f"layer widths must be positive; got G.hidden={list(cfg.G.hidden)}, D.hidden={list(cfg.D.hidden)}")
+        raise UserError(
+            f"layer widths must be positive; got G.hidden={list(cfg.G.hidden)}, D.hidden={list(cfg.D.hidden)}"
+        )
     if cfg.model == "vae":
         _validate_vae(cfg)
     return cfg
@@ -266,7 +279,8 @@ def _validate_vae(cfg: RunConfig) -> None:
                    ("D.spectral_norm", cfg.D.spectral_norm, False), ("train.d_steps", cfg.train.d_steps, 1)]
     for key, value, off in unsupported:
         if value != off:
-            raise UserError(f"config key {key!r} must be {json.dumps(off)} for model=vae (a GAN-only option); got {json.dumps(value)}")
+            raise UserError(f"config key {key!r} must be {json.dumps(off)} for model=vae (a GAN-only option); "
+                            f"got {json.dumps(value)}")
 
 
 def _flatten(d: dict[str, Any], prefix: str = ""):

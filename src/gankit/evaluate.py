@@ -49,7 +49,9 @@ def parse_metrics(spec: str | Sequence[str]) -> list[str]:
         return list(METRICS)
     unknown = [n for n in names if n not in METRICS]
     if unknown or not names:
-        raise UserError(f"unknown metric {', '.join(unknown) or '(none given)'}; known metrics: {', '.join(METRICS)}, or all")
+        raise UserError(
+            f"unknown metric {', '.join(unknown) or '(none given)'}; known metrics: {', '.join(METRICS)}, or all"
+        )
     return list(dict.fromkeys(names))
 
 
@@ -117,7 +119,9 @@ class _Context:
             if self.features_name == "raw":
                 return x.flatten(1).float()
             if not self.is_image and not isinstance(self.features_name, torch.nn.Module):
-                raise NotApplicable(f"feature extractor {self.features_name!r} reads images; use --features raw for vector data")
+                raise NotApplicable(
+                    f"feature extractor {self.features_name!r} reads images; use --features raw for vector data"
+                )
             from gankit.features import extract_features
 
             batch = 50 if self.features_name == "inception" else 500  # 299x299 activations are large
@@ -149,7 +153,8 @@ def _parzen_splits(ctx: _Context) -> tuple[torch.Tensor, torch.Tensor, str]:
     perm = torch.randperm(len(data.x), generator=torch.Generator().manual_seed(ctx.seed))
     half = len(perm) // 2
     if half < 2:
-        raise NotApplicable(f"the {ctx.split} split has {len(perm)} examples; the Parzen protocol needs a validation and a test half")
+        raise NotApplicable(f"the {ctx.split} split has {len(perm)} examples; "
+                            "the Parzen protocol needs a validation and a test half")
     return data.x[perm[:half]], data.x[perm[half:]], f"halves of the {ctx.split} split (seed {ctx.seed})"
 
 
@@ -206,8 +211,8 @@ def _classes(ctx: _Context) -> dict:
     pred = classify_digits(ctx.samples)
     if ctx.G.data_shape[0] == 3:
         res = stacked_mnist_coverage(pred)
-        return {"modes_covered": res["modes_covered"], "n_modes": res["n_modes"], "kl": res["kl"], "n_samples": len(pred),
-                "classifier": "digits"}
+        return {"modes_covered": res["modes_covered"], "n_modes": res["n_modes"], "kl": res["kl"],
+                "n_samples": len(pred), "classifier": "digits"}
     res = class_coverage(pred, n_classes=10)
     return {"classes_covered": res["classes_covered"], "n_classes": res["n_classes"], "kl": res["kl"],
             "counts": list(res["counts"]), "n_samples": len(pred), "classifier": "digits"}
@@ -224,7 +229,8 @@ def _ndb(ctx: _Context) -> dict:
 
 
 _RUNNERS: dict[str, Callable[[_Context], dict]] = {
-    "parzen": _parzen, "fid": _fid, "kid": _kid, "pr": _pr, "dc": _dc, "modes": _modes, "classes": _classes, "ndb": _ndb,
+    "parzen": _parzen, "fid": _fid, "kid": _kid, "pr": _pr, "dc": _dc,
+    "modes": _modes, "classes": _classes, "ndb": _ndb,
 }
 
 

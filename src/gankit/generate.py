@@ -54,7 +54,8 @@ def generate(G: nn.Module, n: int, seed: int = 0, batch: int = 1000, z_dist: str
         z = sample_z(b, G.z_dim, dist, gen, device)  # [b, z_dim]
         cb = None
         if G.c_dim:
-            cb = torch.randint(G.c_dim, (b,), generator=gen, device=device) if labels is None else labels[start:start + b].to(device)
+            cb = (torch.randint(G.c_dim, (b,), generator=gen, device=device) if labels is None
+                  else labels[start:start + b].to(device))
         out.append(G(z, cb).cpu())
     return torch.cat(out)
 

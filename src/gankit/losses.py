@@ -125,7 +125,8 @@ def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: t
         eps = torch.rand(n, *([1] * (x_real.dim() - 1)), generator=generator, device=x_real.device,
                          dtype=x_real.dtype)  # [N, 1, ...]: eps ~ U[0, 1] per sample
     x_hat = (eps * x_real.detach() + (1 - eps) * x_fake.detach()).requires_grad_(True)  # eps x + (1 - eps) G(z)
-    (grad,) = torch.autograd.grad((D(x_hat) if c is None else D(x_hat, c)).sum(), x_hat, create_graph=True)  # [N, *shape]: grad_x_hat D(x_hat)
+    # [N, *shape]: grad_x_hat D(x_hat)
+    (grad,) = torch.autograd.grad((D(x_hat) if c is None else D(x_hat, c)).sum(), x_hat, create_graph=True)
     norm = grad.flatten(1).norm(2, dim=1)  # [N]: ||grad||_2 per sample
     return lam * (norm - 1.0).pow(2).mean()  # lam * E[(||grad|| - 1)^2]
 
@@ -145,7 +146,8 @@ def r1_penalty(D, x_real: torch.Tensor, gamma: float = 10.0, c: torch.Tensor | N
         A scalar tensor that back-propagates to D's parameters.
     """
     x = x_real.detach().requires_grad_(True)  # [N, *shape]
-    (grad,) = torch.autograd.grad((D(x) if c is None else D(x, c)).sum(), x, create_graph=True)  # [N, *shape]: grad_x D(x)
+    # [N, *shape]: grad_x D(x)
+    (grad,) = torch.autograd.grad((D(x) if c is None else D(x, c)).sum(), x, create_graph=True)
     return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()  # gamma/2 * E ||grad||^2
 
 

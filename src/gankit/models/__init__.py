@@ -22,8 +22,8 @@ from gankit.config import RunConfig
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.mlp import MinibatchDiscrimination, MLPDiscriminator, MLPGenerator, init_uniform
 
-__all__ = ["build_generator", "build_discriminator", "apply_spectral_norm", "sample_z", "MLPGenerator", "MLPDiscriminator",
-           "MinibatchDiscrimination"]
+__all__ = ["build_generator", "build_discriminator", "apply_spectral_norm", "sample_z",
+           "MLPGenerator", "MLPDiscriminator", "MinibatchDiscrimination"]
 
 
 def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], x_mean: torch.Tensor | None = None) -> nn.Module:

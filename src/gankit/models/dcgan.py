@@ -24,7 +24,8 @@ def levels(size: int) -> tuple[int, int]:
         if size <= 7:
             break
     if n == 0 or size > 7:
-        raise UserError(f"the DCGAN nets need square images whose side halves down to 3..7 pixels (28, 32, 64, ...); got side {size * 2 ** n}")
+        raise UserError("the DCGAN nets need square images whose side halves down to 3..7 pixels (28, 32, 64, ...); "
+                        f"got side {size * 2 ** n}")
     return n, size
 
 
@@ -42,7 +43,9 @@ def init_dcgan(module: nn.Module) -> None:
 
 def _check_image_shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
     if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[0] not in (1, 3):
-        raise UserError(f"the DCGAN nets need square images of shape [1 or 3, S, S]; the data has shape {list(data_shape)}")
+        raise UserError(
+            f"the DCGAN nets need square images of shape [1 or 3, S, S]; the data has shape {list(data_shape)}"
+        )
     return data_shape[0], data_shape[1]
 
 
@@ -104,7 +107,9 @@ class DCGANDiscriminator(nn.Module):
         check_labels(self, c, len(x))
         if self.pac > 1:
             if len(x) % self.pac:
-                raise UserError(f"D.pac = {self.pac} packs samples in groups: the batch ({len(x)}) must be a multiple of it")
+                raise UserError(
+                    f"D.pac = {self.pac} packs samples in groups: the batch ({len(x)}) must be a multiple of it"
+                )
             x = x.reshape(len(x) // self.pac, -1, *x.shape[2:])  # [N / pac, pac * C, S, S]
         if self.c_dim and self.cond == "concat":
             planes = nn.functional.one_hot(c, self.c_dim).to(x.dtype)[:, :, None, None]  # [N, c_dim, 1, 1]

@@ -134,7 +134,8 @@ class ResnetGenerator(nn.Module):
                  norm: str = "instance", stem: int = 7):
         super().__init__()
         self.n_down = n_down
-        layers: list[nn.Module] = [nn.ReflectionPad2d(stem // 2), nn.Conv2d(in_ch, base, stem), norm_layer(norm, base), nn.ReLU()]
+        layers: list[nn.Module] = [nn.ReflectionPad2d(stem // 2), nn.Conv2d(in_ch, base, stem),
+                                   norm_layer(norm, base), nn.ReLU()]
         ch = base
         for _ in range(n_down):
             layers += [nn.Conv2d(ch, ch * 2, 3, 2, 1), norm_layer(norm, ch * 2), nn.ReLU()]
@@ -150,7 +151,9 @@ class ResnetGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = 2 ** self.n_down
         if x.shape[-1] % m or x.shape[-2] % m:
-            raise ValueError(f"ResnetGenerator with n_down={self.n_down} needs sizes divisible by {m}; got {list(x.shape[-2:])}")
+            raise ValueError(
+                f"ResnetGenerator with n_down={self.n_down} needs sizes divisible by {m}; got {list(x.shape[-2:])}"
+            )
         return self.net(x)
 
 

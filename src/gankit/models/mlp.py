@@ -41,7 +41,9 @@ def check_labels(module: nn.Module, c: torch.Tensor | None, n: int) -> None:
             raise UserError(f"this {type(module).__name__} is unconditional (c_dim = 0) but a class label c was given")
         return
     if c is None:
-        raise UserError(f"this {type(module).__name__} is conditional (c_dim = {c_dim}): pass class labels c of shape [N]")
+        raise UserError(
+            f"this {type(module).__name__} is conditional (c_dim = {c_dim}): pass class labels c of shape [N]"
+        )
     if c.dim() != 1 or len(c) != n or c.dtype not in (torch.int64, torch.int32):
         raise UserError(f"class labels c must be integers of shape [{n}], got {c.dtype} {list(c.shape)}")
     # The range check reads values back to the host; on an accelerator that would stall every forward
