@@ -18,8 +18,8 @@ to the same x) as a failure of G trained too far ahead of D. This experiment wat
 
 The seed is 1: the plain GAN collapsed with it in the benchmark of docs/mode-collapse.md (1 of 8
 modes at 2,000 steps; seed 4 is the other collapsing seed). Training uses one CPU thread
-(``train.threads=1``, ``train.device=cpu`` also where a GPU is present), whose float sums differ from the benchmark's default threads, so the numbers
-are this experiment's own, not the benchmark record's.
+(``train.threads=1``, ``train.device=cpu`` also where a GPU is present), whose float sums differ
+from the benchmark's default threads, so the numbers are this experiment's own, not the benchmark record's.
 
 ``ring8-vanilla`` runs its full schedule (2,000 steps). The ``ring8`` preset is trained to 4,000 of
 its 10,000 steps, with its own learning-rate schedule (Adam 1e-3 divided by 1.00025 per step, so
@@ -81,8 +81,9 @@ def train_with_snapshots(preset: str, steps: int, every: int, runs: Path, center
     from gankit.generate import generate
     from gankit.train import train
 
+    # CPU: the documented numbers; one trainer grid per segment
     cfg = apply_overrides(load_preset(preset), [f"train.seed={SEED}", "train.threads=1", "train.device=cpu",
-                                                f"train.snapshot_every={every}"])  # CPU: the documented numbers  # one trainer grid per segment
+                                                f"train.snapshot_every={every}"])
     t0 = time.perf_counter()
     result, snaps, samples = None, [], []
     for target in range(every, steps + 1, every):
@@ -108,7 +109,8 @@ def _scatter(ax, x: np.ndarray, centers: np.ndarray, std: float, snap: dict, tit
     ax.scatter(x[~good, 0], x[~good, 1], s=point, c="tab:red", alpha=0.35, lw=0, rasterized=True)
     ax.scatter(x[good, 0], x[good, 1], s=point, c="black", alpha=0.6, lw=0, rasterized=True)
     covered = np.array(snap["counts"]) > 0
-    ax.scatter(centers[covered, 0], centers[covered, 1], s=point * 40, facecolors="none", edgecolors="tab:green", lw=1.4)
+    ax.scatter(centers[covered, 0], centers[covered, 1], s=point * 40, facecolors="none", edgecolors="tab:green",
+               lw=1.4)
     ax.scatter(centers[~covered, 0], centers[~covered, 1], s=point * 40, facecolors="none", edgecolors="0.6",
                lw=1.0, ls="--")
     for c in centers:
@@ -131,7 +133,8 @@ def _title(snap: dict) -> str:
 def _legend_handles(point: float):
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], ls="", marker="o", ms=4, color="black", label="sample within 3 std of a centre (high quality)"),
+    return [Line2D([], [], ls="", marker="o", ms=4, color="black",
+                   label="sample within 3 std of a centre (high quality)"),
             Line2D([], [], ls="", marker="o", ms=4, color="tab:red", alpha=0.6, label="other sample"),
             Line2D([], [], ls="", marker="o", ms=9, mfc="none", mec="tab:green", mew=1.4, label="mode covered"),
             Line2D([], [], ls="", marker="o", ms=9, mfc="none", mec="0.6", label="mode missed"),
@@ -311,9 +314,10 @@ def run(out: Path, quick: bool = False) -> dict:
     def trace(r):
         return ", ".join(str(s["modes_covered"]) for s in r["snapshots"])
 
-    summary = (f"seed {SEED}, {N_SAMPLES:,} samples per snapshot: ring8-vanilla covers {trace(van)} of 8 modes at steps "
-               f"{vs[0]['step']}..{vs[-1]['step']} (every {van['every']}; {100 * v_end['high_quality']:.1f}% high quality "
-               f"at the end); ring8 preset {trace(best)} at steps {bs[0]['step']}..{bs[-1]['step']} "
+    summary = (f"seed {SEED}, {N_SAMPLES:,} samples per snapshot: ring8-vanilla covers {trace(van)} of 8 modes "
+               f"at steps {vs[0]['step']}..{vs[-1]['step']} (every {van['every']}; "
+               f"{100 * v_end['high_quality']:.1f}% high quality at the end); "
+               f"ring8 preset {trace(best)} at steps {bs[0]['step']}..{bs[-1]['step']} "
                f"(every {best['every']}; {100 * b_end['high_quality']:.1f}% high quality); "
                f"p_data itself: {ref['modes_covered']} modes, {100 * ref['high_quality']:.1f}%")
     strip = {p: {k: v for k, v in runs[p].items() if k != "samples"} for p in PRESETS}
@@ -321,8 +325,9 @@ def run(out: Path, quick: bool = False) -> dict:
             "files": [str(png), str(modes_png), str(gif), str(npz)],
             "seed": SEED, "n_samples": N_SAMPLES, "sample_seed": SAMPLE_SEED, "quick": quick,
             "ring8_steps": best["steps"], "ring8_full_steps": FULL_RING8_STEPS,
-            "runs": strip, "p_data": ref, "eval": {p: {"modes_covered": evals[p]["modes_covered"], "high_quality": evals[p]["high_quality"],
-                                                       "kl": None if math.isnan(evals[p]["kl"]) else evals[p]["kl"]}
-                                                   for p in PRESETS},
+            "runs": strip, "p_data": ref,
+            "eval": {p: {"modes_covered": evals[p]["modes_covered"], "high_quality": evals[p]["high_quality"],
+                         "kl": None if math.isnan(evals[p]["kl"]) else evals[p]["kl"]}
+                     for p in PRESETS},
             "vanilla_mode_changes": v_changes, "vanilla_dominant_mode_moves": v_moves,
             "seconds": time.perf_counter() - t0}

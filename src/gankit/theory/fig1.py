@@ -60,9 +60,11 @@ def run(out: Path, quick: bool = False) -> dict:
         claim("at the end D*(x) is near 1/2, i.e. p_g near p_data (mean |D* - 1/2| over p_data)", d_star_off, 0.0,
               "< 0.15 (p_g stays lumpy: a piecewise-linear G gives a piecewise-constant density)", d_star_off < 0.15),
     ]
-    return {"name": "fig1", "summary": f"gauss1d, {total} steps of {cfg.preset}; converged D vs D*: mean gap {gap:.3f}, "
-                                       f"largest {gap_max:.3f} (at the jumps of D*, where p_g's support ends)",
-            "claims": claims, "files": files, "steps": [s.step for s in snaps], "d_vs_d_star_max": gap_max, "d_live_vs_d_star": gap_live,
+    return {"name": "fig1",
+            "summary": f"gauss1d, {total} steps of {cfg.preset}; converged D vs D*: mean gap {gap:.3f}, "
+                       f"largest {gap_max:.3f} (at the jumps of D*, where p_g's support ends)",
+            "claims": claims, "files": files, "steps": [s.step for s in snaps], "d_vs_d_star_max": gap_max,
+            "d_live_vs_d_star": gap_live,
             "jsd": [oned.jsd(p, s.p_g) for s in snaps]}
 
 

@@ -122,7 +122,8 @@ def train_snapshots(cfg: RunConfig, out: Path, steps: list[int]) -> list[Snapsho
         G0, D0 = _initial_nets(cfg)
         snaps.append(Snapshot(0, G0, D0, generator_density(G0, x), discriminator_on(D0, x), float("nan")))
     last = max(steps)
-    cfg = apply_overrides(cfg, [f"train.snapshot_every={last + 1}", f"train.ckpt_every={last + 1}", "train.log_every=10"])
+    cfg = apply_overrides(cfg, [f"train.snapshot_every={last + 1}", f"train.ckpt_every={last + 1}",
+                                "train.log_every=10"])
     result = None
     for s in sorted(s for s in steps if s > 0):
         if result is None:

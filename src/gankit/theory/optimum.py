@@ -39,7 +39,8 @@ def run(out: Path, quick: bool = False) -> dict:
         claim(f"JSD fell from {j[0]:.3f} at step 0 to (end)", j[-1], 0.0, "< 1/5 of the start", j[-1] < j[0] / 5),
         claim("V(D, G) of the live D at the end (-loss_D), distance to -log 4", v_gap, 0.0, "< 0.05", v_gap < 0.05),
     ]
-    return {"name": "optimum", "summary": f"gauss1d, {total} steps: C(G) {c[0]:.3f} -> {c[-1]:.3f} (-log 4 = {-oned.LOG4:.4f})",
+    return {"name": "optimum",
+            "summary": f"gauss1d, {total} steps: C(G) {c[0]:.3f} -> {c[-1]:.3f} (-log 4 = {-oned.LOG4:.4f})",
             "claims": claims, "files": files, "steps": [s.step for s in snaps], "C": c.tolist(), "jsd": j.tolist(),
             "v_live": v_live.tolist()}
 

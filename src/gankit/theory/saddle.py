@@ -167,7 +167,8 @@ def _plot_panels(paths: dict, descent: np.ndarray, verdicts: dict, path_png: Pat
     handles, labels = axes[1, 1].get_legend_handles_labels()
     labels[0] = f"gradient play ({len(p) - 1} steps)"
     fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=9, frameon=False)
-    fig.suptitle(f"Gradient play, step size eta = {ETA}: contours of f; arrows: direction of (−∂f/∂x, +∂f/∂y)", fontsize=12)
+    fig.suptitle(f"Gradient play, step size eta = {ETA}: contours of f; arrows: direction of (−∂f/∂x, +∂f/∂y)",
+                 fontsize=12)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path_png)
     plt.close(fig)
@@ -293,7 +294,8 @@ def run(out: Path, quick: bool = False) -> dict:
               g_desc, 1 + 2 * eta, "relative 1e-9", abs(g_desc / (1 + 2 * eta) - 1) < 1e-9),
         claim(f"x*y, simultaneous: sqrt(1 + eta^2) at every eta in {list(SWEEP_ETAS)}; worst relative error",
               sweep_err, 0.0, "< 1e-9", sweep_err < 1e-9),
-        claim(f"x*y, alternating at eta = {above2['eta']} > 2: diverges at the map's largest |eigenvalue| per step (last 100 steps)",
+        claim(f"x*y, alternating at eta = {above2['eta']} > 2: diverges at the map's largest |eigenvalue| per step "
+              "(last 100 steps)",
               above2["alternating_growth"], above2["alternating_theory"], "relative 1e-6",
               abs(above2["alternating_growth"] / above2["alternating_theory"] - 1) < 1e-6),
     ]

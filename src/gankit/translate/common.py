@@ -119,7 +119,9 @@ class TaskData:
 
     def __post_init__(self):
         if self.a.dim() != 4 or self.b.dim() != 4:
-            raise UserError(f"translation data must be images [N, C, H, W]; got A {list(self.a.shape)}, B {list(self.b.shape)}")
+            raise UserError(
+                f"translation data must be images [N, C, H, W]; got A {list(self.a.shape)}, B {list(self.b.shape)}"
+            )
         if self.paired and len(self.a) != len(self.b):
             raise UserError(f"paired data needs as many A as B images; got {len(self.a)} and {len(self.b)}")
         if len(self.a) == 0 or len(self.b) == 0:
@@ -271,7 +273,8 @@ class TranslationSystem:
         was = {k: n.training for k, n in self.nets.items()}
         self.train(False)
         try:
-            outs = [self.translate(x[i:i + batch].to(self.device), direction).float().cpu() for i in range(0, len(x), batch)]
+            outs = [self.translate(x[i:i + batch].to(self.device), direction).float().cpu()
+                    for i in range(0, len(x), batch)]
         finally:
             for k, n in self.nets.items():
                 n.train(was[k])
@@ -426,7 +429,8 @@ def psnr_ssim(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
     return {"psnr": float(psnr.mean()), "ssim": float(ssim.mean())}
 
 
-def digits_scores(x: torch.Tensor, reference: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> dict[str, float]:
+def digits_scores(x: torch.Tensor, reference: torch.Tensor | None = None,
+                  labels: torch.Tensor | None = None) -> dict[str, float]:
     """Digits-classifier scores of images in [-1, 1] (gray or colour, any size; see
     :mod:`gankit.features.digits`): ``fid`` against ``reference`` images (digits-FID, a Fréchet
     distance in the classifier's 128 features) and ``accuracy`` against ``labels``."""

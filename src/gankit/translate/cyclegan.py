@@ -202,7 +202,8 @@ class CycleGAN(TranslationSystem):
     }
     PRESETS: dict[str, dict[str, Any]] = {
         "cyclegan-mnist-m": {"task": "mnist-m", "steps": 3000, "batch": 8, "snapshot_every": 1000,
-                             "_doc": "gray digits <-> MNIST-M-like coloured digits, unpaired, 3,000 steps (CPU minutes; see docs/cyclegan.md)"},
+                             "_doc": "gray digits <-> MNIST-M-like coloured digits, unpaired, 3,000 steps "
+                                     "(CPU minutes; see docs/cyclegan.md)"},
         "cyclegan-no-cycle": {"task": "mnist-m", "steps": 3000, "batch": 8, "snapshot_every": 1000,
                               "lambda_cycle": 0.0,
                               "_doc": "the same without cycle and identity losses (section 5.1.4's 'GAN alone')"},
@@ -311,12 +312,14 @@ def _check_config(cfg: dict[str, Any], shape_a: tuple[int, ...], shape_b: tuple[
         if cfg[key] < 1:
             raise UserError(f"cyclegan config key {key!r} must be at least 1, got {cfg[key]}")
     if cfg["g_down"] < 0 or cfg["history"] < 0:
-        raise UserError(f"cyclegan config keys 'g_down' and 'history' must be >= 0, got {cfg['g_down']} and {cfg['history']}")
+        raise UserError(
+            f"cyclegan config keys 'g_down' and 'history' must be >= 0, got {cfg['g_down']} and {cfg['history']}"
+        )
     if cfg["norm"] not in ("instance", "batch", "none"):
         raise UserError(f"cyclegan config key 'norm' must be instance, batch or none, got {cfg['norm']!r}")
     if shape_a[1:] != shape_b[1:]:
-        raise UserError(f"cyclegan needs sides A and B of one image size; got A {list(shape_a[1:])}, B {list(shape_b[1:])} "
-                        f"(resize with --set size=N)")
+        raise UserError(f"cyclegan needs sides A and B of one image size; got A {list(shape_a[1:])}, "
+                        f"B {list(shape_b[1:])} (resize with --set size=N)")
     m = 2 ** cfg["g_down"]
     if shape_a[1] % m or shape_a[2] % m:
         raise UserError(f"cyclegan with g_down={cfg['g_down']} needs an image size divisible by {m}; got "

@@ -128,7 +128,8 @@ class Pix2Pix(TranslationSystem):
         "pix2pix-edges": {"task": "edges", "steps": 1000,
                           "_doc": "digit outlines -> digits (mnist-5k), L1 + cGAN as the paper (a few CPU minutes)"},
         "pix2pix-l1": {"task": "edges", "steps": 1000, "lambda_gan": 0.0,
-                       "_doc": "the same with L1 alone (lambda_gan 0, no D): the paper's L1-only ablation (section 4.2)"},
+                       "_doc": "the same with L1 alone (lambda_gan 0, no D): "
+                               "the paper's L1-only ablation (section 4.2)"},
     }
     TASKS = {"edges": edges_task}
 
@@ -145,7 +146,8 @@ class Pix2Pix(TranslationSystem):
         self.optims = {"G": self.adam(self.G)}
         self.D: PatchDiscriminator | None = None
         if cfg["lambda_gan"] > 0:
-            self.D = PatchDiscriminator(c_a + c_b, base=cfg["d_base"], n_layers=cfg["d_layers"], norm=cfg["norm"]).to(device)
+            self.D = PatchDiscriminator(c_a + c_b, base=cfg["d_base"], n_layers=cfg["d_layers"],
+                                        norm=cfg["norm"]).to(device)
             self.nets["D"] = self.D
             self.optims["D"] = self.adam(self.D)
 

@@ -155,7 +155,8 @@ class SimGAN(TranslationSystem):
         "pool_seed": 0,  # seed of the synthetic digits (apart from "seed", so refiner seeds share data)
     }
     PRESETS = {
-        "simgan-fonts": {"task": "fonts", "steps": 1000, "_doc": "font-rendered digits -> MNIST-like, labels kept (a few CPU minutes)"},
+        "simgan-fonts": {"task": "fonts", "steps": 1000,
+                         "_doc": "font-rendered digits -> MNIST-like, labels kept (a few CPU minutes)"},
     }
     TASKS = {"fonts": fonts_task}
 
@@ -257,7 +258,8 @@ def _check_config(cfg: dict[str, Any]) -> None:
         if cfg[key] not in NORMS:
             raise UserError(f"simgan config key {key!r} must be one of {', '.join(NORMS)}, got {cfg[key]!r}")
     for key, low in (("r_base", 1), ("r_blocks", 0), ("d_base", 1), ("d_layers", 1), ("k_g", 1), ("k_d", 1),
-                     ("pretrain_r", 0), ("pretrain_d", 0), ("history", 0), ("pool", 10), ("n_test", 1), ("pool_seed", 0)):
+                     ("pretrain_r", 0), ("pretrain_d", 0), ("history", 0), ("pool", 10), ("n_test", 1),
+                     ("pool_seed", 0)):
         if cfg[key] < low:
             raise UserError(f"simgan config key {key!r} must be at least {low}, got {cfg[key]}")
     if cfg["lambda_reg"] < 0:

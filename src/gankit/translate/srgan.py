@@ -299,7 +299,8 @@ class SRGAN(TranslationSystem):
 
     def __init__(self, cfg: dict[str, Any], shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
         super().__init__(cfg, shape_a, shape_b, device)
-        for key, least in (("width", 1), ("n_blocks", 0), ("d_width", 1), ("d_depth", 1), ("lambda_adv", 0), ("warmup", 0)):
+        for key, least in (("width", 1), ("n_blocks", 0), ("d_width", 1), ("d_depth", 1), ("lambda_adv", 0),
+                           ("warmup", 0)):
             if cfg[key] < least:
                 raise UserError(f"srgan config key {key!r} must be at least {least}, got {cfg[key]}")
         if cfg["lambda_adv"] > 0 and cfg["warmup"] >= cfg["steps"]:
@@ -308,7 +309,9 @@ class SRGAN(TranslationSystem):
         (c_a, h_a, w_a), (c_b, h_b, w_b) = self.shape_a, self.shape_b
         factor = h_b // h_a
         if h_b != factor * h_a or w_b != factor * w_a or factor < 2 or factor & (factor - 1):
-            raise UserError(f"srgan needs B images 2, 4, 8, ... times the size of A; got A {h_a}x{w_a} and B {h_b}x{w_b}")
+            raise UserError(
+                f"srgan needs B images 2, 4, 8, ... times the size of A; got A {h_a}x{w_a} and B {h_b}x{w_b}"
+            )
         self.factor = factor
         self.nets["G"] = SRResNetGenerator(c_a, c_b, factor, cfg["width"], cfg["n_blocks"]).to(device)
         self.optims["G"] = self.adam(self.nets["G"])
