@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         mean = {k: float(np.mean([r[k] for r in rows])) for k in ("fanogan", "anogan", "pca", "knn", "fanogan_ms",
                                                                   "anogan_ms")}
         print(f"mean   {mean['fanogan']:.3f}     {mean['anogan']:.3f}    {mean['pca']:.3f}   {mean['knn']:.3f}   "
-              f"{mean['fanogan_ms']:.4f}       {mean['anogan_ms']:.2f}      {mean['anogan_ms'] / mean['fanogan_ms']:.0f}x")
+              f"{mean['fanogan_ms']:.4f}       {mean['anogan_ms']:.2f}      "
+              f"{mean['anogan_ms'] / mean['fanogan_ms']:.0f}x")
     return 0
 
 

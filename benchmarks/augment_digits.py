@@ -77,7 +77,8 @@ def main() -> None:
     tr = build_dataset(DataConfig(name="mnist-5k"), "train")
     te = build_dataset(DataConfig(name="mnist-5k"), "test")
     rng = np.random.default_rng(0)
-    pick = np.concatenate([rng.choice(np.flatnonzero(tr.y.numpy() == k), args.per_class, replace=False) for k in range(10)])
+    pick = np.concatenate([rng.choice(np.flatnonzero(tr.y.numpy() == k), args.per_class, replace=False)
+                           for k in range(10)])
     real_x, real_y = tr.x[pick], tr.y[pick].long()
     np.savez_compressed(out / "real500.npz", x=to_uint8(real_x), y=real_y.numpy())
 

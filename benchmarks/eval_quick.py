@@ -33,7 +33,8 @@ def real_reference(seed: int) -> dict:
     train_x, test_x = build_dataset(cfg, "train").x, build_dataset(cfg, "test").x  # [4000|1000, 1, 28, 28]
     perm = torch.randperm(len(test_x), generator=torch.Generator().manual_seed(seed))
     half = len(perm) // 2
-    pz = parzen_evaluate(train_x.flatten(1), test_x[perm[:half]].flatten(1), test_x[perm[half:]].flatten(1), from_minus1=True)
+    pz = parzen_evaluate(train_x.flatten(1), test_x[perm[:half]].flatten(1), test_x[perm[half:]].flatten(1),
+                         from_minus1=True)
     fg, fr = extract_features("digits", train_x), extract_features("digits", test_x)
     k_mean, k_std = kid(fg, fr, subsets=100, subset_size=min(1000, len(fg), len(fr)), seed=seed)
     p = prdc(fg, fr)
@@ -41,10 +42,12 @@ def real_reference(seed: int) -> dict:
     # NDB of two disjoint real sets: split the training data in half, bins on one half.
     tp = torch.randperm(len(train_x), generator=torch.Generator().manual_seed(seed))
     nd = ndb(train_x[tp[:2000]].flatten(1), train_x[tp[2000:]].flatten(1), k=40, seed=seed)
-    return {"parzen": f"{pz['mean']:.1f} ± {pz['sem']:.1f} (sigma {pz['sigma']:.3f})", "fid": f"{frechet_distance(fg, fr):.2f}",
+    return {"parzen": f"{pz['mean']:.1f} ± {pz['sem']:.1f} (sigma {pz['sigma']:.3f})",
+            "fid": f"{frechet_distance(fg, fr):.2f}",
             "kid": f"{k_mean:.4f} ± {k_std:.4f}", "pr": f"{p['precision']:.3f} / {p['recall']:.3f}",
             "dc": f"{p['density']:.3f} / {p['coverage']:.3f}", "modes": "n/a",
-            "classes": f"{cc['classes_covered']}/10, KL {cc['kl']:.4f}", "ndb": f"{nd['ndb']}/{nd['k']}, JS {nd['js']:.4f} (2,000 vs 2,000 train)"}
+            "classes": f"{cc['classes_covered']}/10, KL {cc['kl']:.4f}",
+            "ndb": f"{nd['ndb']}/{nd['k']}, JS {nd['js']:.4f} (2,000 vs 2,000 train)"}
 
 
 def main() -> None:
@@ -60,7 +63,8 @@ def main() -> None:
     ref = real_reference(args.seed)
     show = {"parzen": lambda r: f"{r['mean']:.1f} ± {r['sem']:.1f} (sigma {r['sigma']:.3f})",
             "fid": lambda r: f"{r['value']:.2f}", "kid": lambda r: f"{r['mean']:.4f} ± {r['std']:.4f}",
-            "pr": lambda r: f"{r['precision']:.3f} / {r['recall']:.3f}", "dc": lambda r: f"{r['density']:.3f} / {r['coverage']:.3f}",
+            "pr": lambda r: f"{r['precision']:.3f} / {r['recall']:.3f}",
+            "dc": lambda r: f"{r['density']:.3f} / {r['coverage']:.3f}",
             "modes": lambda r: "n/a", "classes": lambda r: f"{r['classes_covered']}/10, KL {r['kl']:.4f}",
             "ndb": lambda r: f"{r['ndb']}/{r['k']}, JS {r['js']:.4f}"}
     print(f"run: {run}  samples: {args.n}  seed: {args.seed}  all metrics: {seconds:.1f} s\n")

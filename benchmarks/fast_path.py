@@ -107,7 +107,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--rows", default="tutorial,gankit-two-passes,gankit,gankit-bf16",
                     help=f"comma-separated, from {', '.join(ROWS)}")
-    ap.add_argument("--profile", action="store_true", help="print where gankit's step spends its time (torch.profiler) and stop")
+    ap.add_argument("--profile", action="store_true",
+                    help="print where gankit's step spends its time (torch.profiler) and stop")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     if args.profile:

@@ -34,7 +34,8 @@ def main() -> None:
     out = args.out or tempfile.mkdtemp(prefix="gankit-g1v-")
     x = oned.x_grid()
     p = oned.data_density(x)
-    print("| overrides on `gauss1d` | JSD at 1/4, 1/2, all of the steps | C(G) at the end | seconds |\n|---|---|---|---|")
+    print("| overrides on `gauss1d` | JSD at 1/4, 1/2, all of the steps | C(G) at the end | seconds |\n"
+          "|---|---|---|---|")
     for over in VARIANTS:
         cfg = apply_overrides(load_preset("gauss1d"), over)
         n = cfg.train.steps

@@ -41,7 +41,8 @@ def run_one(preset: str, seed: int, out: str, threads: int, n: int, overrides: l
     res = evaluate(result.run_dir, metrics=METRICS, n=n, seed=0, features="digits")
     return {"run_dir": str(result.run_dir), "seconds": seconds, "steps": cfg.train.steps, "fid": res["fid"]["value"],
             "precision": res["pr"]["precision"], "recall": res["pr"]["recall"], "density": res["dc"]["density"],
-            "coverage": res["dc"]["coverage"], "classes": res["classes"]["classes_covered"], "class_kl": res["classes"]["kl"]}
+            "coverage": res["dc"]["coverage"], "classes": res["classes"]["classes_covered"],
+            "class_kl": res["classes"]["kl"]}
 
 
 def save_grid(run_dir: str, path: Path) -> None:
@@ -58,7 +59,8 @@ def main() -> None:
     ap.add_argument("--img-dir", default="docs/img", help="where the first seed's grid goes as <preset>.png")
     ap.add_argument("--threads", type=int, default=2, help="torch threads per run (default 2)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="config override for every preset, as gankit train --set (e.g. train.steps=10 for a smoke run)")
+                    help="config override for every preset, as gankit train --set "
+                         "(e.g. train.steps=10 for a smoke run)")
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="gankit-image-presets-")
     rows = []

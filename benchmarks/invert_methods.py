@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     if not a.run:
         p.error("--run is required")
     torch.set_num_threads(1)
-    command = "python benchmarks/invert_methods.py " + " ".join(shlex.quote(v) for v in (argv if argv is not None else sys.argv[1:]))
+    command = "python benchmarks/invert_methods.py " + " ".join(
+        shlex.quote(v) for v in (argv if argv is not None else sys.argv[1:]))
     for seed in (int(s) for s in a.seeds.split(",")):
         for row in run_seed(a.run, seed, a.n, a.steps, a.restarts, a.encoder_steps):
             row["command"] = command

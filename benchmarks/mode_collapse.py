@@ -99,8 +99,10 @@ def print_tables(records: list[dict]) -> None:
             if not runs:
                 continue
             seeds = [r["seed"] for r in runs]
-            seed_text = f"{len(seeds)} ({seeds[0]}-{seeds[-1]})" if seeds == list(range(seeds[0], seeds[-1] + 1)) else str(seeds)
-            print(f"| {name} | `{runs[0]['preset']}` | {seed_text} | {mean_se([r['modes'] for r in runs])} / {runs[0]['n_modes']} "
+            seed_text = (f"{len(seeds)} ({seeds[0]}-{seeds[-1]})" if seeds == list(range(seeds[0], seeds[-1] + 1))
+                         else str(seeds))
+            print(f"| {name} | `{runs[0]['preset']}` | {seed_text} | "
+                  f"{mean_se([r['modes'] for r in runs])} / {runs[0]['n_modes']} "
                   f"| {mean_se([r['hq'] for r in runs])} | {mean_se([r['kl'] for r in runs])} "
                   f"| {sum(r['seconds'] for r in runs) / len(runs):.0f} |")
     print(flush=True)

@@ -25,7 +25,8 @@ def main() -> None:
     for p in params:
         p.grad = torch.randn_like(p)
     n = sum(p.numel() for p in params)
-    print(f"| Adam update of tutorial-mlp's G ({n:,} parameters in {len(params)} tensors), {args.threads} threads | ms per update |")
+    print(f"| Adam update of tutorial-mlp's G ({n:,} parameters in {len(params)} tensors), {args.threads} threads "
+          "| ms per update |")
     print("|---|---|")
     for name, kw in (("default (for-loop; what `torch.optim.Adam(params)` does on the CPU)", {}),
                      ("foreach=True", {"foreach": True}), ("fused=True (gankit)", {"fused": True})):

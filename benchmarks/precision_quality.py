@@ -44,7 +44,8 @@ def run_one(preset: str, precision: str, seed: int, out: str, threads: int) -> d
         m = evaluate(result.run_dir, metrics="modes", n=2500, seed=0, record=False)["modes"]
         return {**rec, "modes": m["modes_covered"], "hq": 100.0 * m["high_quality"], "kl": m["kl"]}
     res = evaluate(result.run_dir, metrics="fid,classes", n=10_000, seed=0, features="digits", record=False)
-    return {**rec, "fid": res["fid"]["value"], "classes": res["classes"]["classes_covered"], "class_kl": res["classes"]["kl"]}
+    return {**rec, "fid": res["fid"]["value"], "classes": res["classes"]["classes_covered"],
+            "class_kl": res["classes"]["kl"]}
 
 
 def print_table(records: list[dict]) -> None:
@@ -59,7 +60,8 @@ def print_table(records: list[dict]) -> None:
             if sub:
                 cells = [mean_se([r[k] for r in sub], d) for k, _, d in cols]
                 seeds = ",".join(str(r["seed"]) for r in sorted(sub, key=lambda r: r["seed"]))
-                print(f"| {precision} | {seeds} | " + " | ".join(cells) + f" | {mean_se([r['seconds'] for r in sub], 0)} |")
+                print(f"| {precision} | {seeds} | " + " | ".join(cells)
+                      + f" | {mean_se([r['seconds'] for r in sub], 0)} |")
 
 
 def main() -> None:

@@ -93,7 +93,8 @@ def where(machine: str) -> str:
 def table(path: Path) -> str:
     """The recorded rows as a Markdown table (accuracies in %)."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    out = ["| row | steps | seeds | cycle L1 A | cycle L1 B | acc G(a) | acc F(b) | FID G(a)-B | FID F(b)-A | s/run | on |",
+    out = ["| row | steps | seeds | cycle L1 A | cycle L1 B | acc G(a) | acc F(b) | FID G(a)-B | FID F(b)-A "
+           "| s/run | on |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["row"] == "real test images":
@@ -128,8 +129,8 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    machine = (f"{platform.node()}, {os.cpu_count()} cores, {args.threads} thread(s) per run, {args.jobs} run(s) at once, "
-               f"device {args.device}")
+    machine = (f"{platform.node()}, {os.cpu_count()} cores, {args.threads} thread(s) per run, "
+               f"{args.jobs} run(s) at once, device {args.device}")
     rows = []
     if not args.no_ceiling:
         rows.append({"row": "real test images", **ceiling(), "command": command})

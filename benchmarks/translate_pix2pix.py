@@ -43,7 +43,8 @@ import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
 from gankit.translate.common import digits_scores, psnr_ssim
-from bench_stats import append_rows, mean_se, save_columns_in_two_blocks  # benchmarks/bench_stats.py (this folder is on sys.path)
+# benchmarks/bench_stats.py (this folder is on sys.path)
+from bench_stats import append_rows, mean_se, save_columns_in_two_blocks
 from gankit.metrics.image_stats import gradient_magnitude, grey_share
 
 RESULTS = Path(__file__).parent / "results" / "translate_pix2pix.jsonl"
@@ -75,7 +76,8 @@ def print_table(path: Path) -> None:
         commands = "; ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in rs))
         col = lambda k, d: mean_se([r[k] for r in rs], d)  # noqa: E731
         minutes = sum(r["seconds"] for r in rs) / len(rs) / 60
-        print(f"| {name} | {steps} | {len(rs)} | {col('l1', 4)} | {col('psnr', 2)} | {col('ssim', 3)} | {col('fid', 2)} "
+        print(f"| {name} | {steps} | {len(rs)} | {col('l1', 4)} | {col('psnr', 2)} | {col('ssim', 3)} "
+              f"| {col('fid', 2)} "
               f"| {col('accuracy', 3)} | {col('grad', 3)} | {col('grey', 3)} | {minutes:.1f} | {commands} |")
 
 
@@ -85,7 +87,8 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=0, help="seeds run from here (add seeds to recorded rows)")
     ap.add_argument("--steps", type=int, default=0, help="training steps per run (0: the presets' own)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", default="cpu", help="where the runs train (default cpu: the table's times are CPU times)")
+    ap.add_argument("--device", default="cpu",
+                    help="where the runs train (default cpu: the table's times are CPU times)")
     ap.add_argument("--out", default="", help="parent of the run directories (default a temporary folder)")
     ap.add_argument("--img", default="docs/img/pix2pix-compare.png",
                     help="seed 0's test outlines | L1 | L1 + cGAN | target, as one picture ('' = none)")
@@ -110,7 +113,8 @@ def main() -> None:
     first_outputs = {}
     for preset in PRESETS:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            over = {"seed": seed, "threads": args.threads, "device": args.device, **({"steps": args.steps} if args.steps else {})}
+            over = {"seed": seed, "threads": args.threads, "device": args.device,
+                    **({"steps": args.steps} if args.steps else {})}
             t0 = time.perf_counter()
             r = train_translation(preset, over, out=out, progress=False)
             seconds = time.perf_counter() - t0
@@ -122,7 +126,8 @@ def main() -> None:
             if preset not in first_outputs:
                 first_outputs[preset] = y
     if args.img:  # rows of (outline, L1, L1 + cGAN, target)
-        save_columns_in_two_blocks([test.a, first_outputs["pix2pix-l1"], first_outputs["pix2pix-edges"], test.b], args.img)
+        save_columns_in_two_blocks([test.a, first_outputs["pix2pix-l1"], first_outputs["pix2pix-edges"], test.b],
+                                   args.img)
         print(f"# wrote {args.img}")
     if not args.no_record:
         append_rows(RESULTS, new_rows, command)

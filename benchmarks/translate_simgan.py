@@ -75,7 +75,9 @@ def run(args: argparse.Namespace) -> list[dict]:
     cfg = resolve_config("simgan-fonts", {**extra, "threads": args.threads})
     train, test = build_task(cfg, "train"), build_task(cfg, "test")
     if args.n > min(len(train.a), len(train.b)):
-        raise SystemExit(f"--n {args.n} exceeds the synthetic pool ({len(train.a)}) or the real digits ({len(train.b)})")
+        raise SystemExit(
+            f"--n {args.n} exceeds the synthetic pool ({len(train.a)}) or the real digits ({len(train.b)})"
+        )
     x_syn, y_syn = train.a[:args.n], train.y_a[:args.n]
     x_real, y_real = train.b[:args.n], train.y_b[:args.n]
     seeds = list(range(args.seeds))
@@ -108,7 +110,8 @@ def run(args: argparse.Namespace) -> list[dict]:
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     rows = [
         ("real-test accuracy, classifier on N synthetic", acc_syn, "classifier seeds"),
-        ("real-test accuracy, classifier on N refined", acc_ref_per_run, "refiner seeds (each: mean over classifier seeds)"),
+        ("real-test accuracy, classifier on N refined", acc_ref_per_run,
+         "refiner seeds (each: mean over classifier seeds)"),
         ("real-test accuracy, classifier on N real (reference)", acc_real, "classifier seeds"),
         ("digits-FID to real test, synthetic test digits", [s_syn["fid"]], "deterministic"),
         ("digits-FID to real test, refined test digits", fid_ref, "refiner seeds"),

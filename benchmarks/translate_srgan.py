@@ -26,10 +26,11 @@ Each row is appended, with the command that made it, to ``benchmarks/results/tra
 ``--table`` prints the Markdown table (mean ± standard error over seeds) from the recorded rows.
 
 Usage:
-    python benchmarks/translate_srgan.py --seeds 2                      # ~12 minutes on the shared 2-core machine, 1 thread
+    python benchmarks/translate_srgan.py --seeds 2   # ~12 minutes on the shared 2-core machine, 1 thread
     python benchmarks/translate_srgan.py --seeds 2 --variants srgan-mse-x4 --no-bicubic --img ''
     python benchmarks/translate_srgan.py --steps 20 --seeds 1 --no-record --img ''   # smoke run
-    python benchmarks/translate_srgan.py --variants srresnet-x4 --steps 400 --seeds 1 --set lr=1e-4 --no-bicubic --img ''
+    python benchmarks/translate_srgan.py --variants srresnet-x4 --steps 400 --seeds 1 --set lr=1e-4 \\
+        --no-bicubic --img ''
     python benchmarks/translate_srgan.py --table
 """
 
@@ -48,7 +49,8 @@ import torch
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
 from gankit.translate.common import digits_scores, parse_overrides, psnr_ssim
 from gankit.translate.srgan import bicubic_upsample
-from bench_stats import append_rows, mean_se, save_columns_in_two_blocks  # benchmarks/bench_stats.py (this folder is on sys.path)
+# benchmarks/bench_stats.py (this folder is on sys.path)
+from bench_stats import append_rows, mean_se, save_columns_in_two_blocks
 from gankit.metrics.image_stats import gradient_magnitude
 
 RESULTS = Path(__file__).parent / "results" / "translate_srgan.jsonl"
@@ -73,7 +75,8 @@ def print_table(path: Path) -> None:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["row"], r["steps"]), []).append(r)
-    print("| row | steps | seeds | PSNR dB ↑ | SSIM ↑ | digits-FID ↓ | classifier acc. | gradient / real | min / run | command |")
+    print("| row | steps | seeds | PSNR dB ↑ | SSIM ↑ | digits-FID ↓ | classifier acc. | gradient / real "
+          "| min / run | command |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for (name, steps), rs in groups.items():
         commands = "; ".join(f"`{c}`" for c in dict.fromkeys(r["command"] for r in rs))
@@ -94,7 +97,8 @@ def main() -> None:
                     help="a config override for every trained row (named in the row), e.g. lr=1e-4")
     ap.add_argument("--no-bicubic", action="store_true", help="skip the bicubic and real-digits rows")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", default="cpu", help="where the runs train (default cpu: the table's times are CPU times)")
+    ap.add_argument("--device", default="cpu",
+                    help="where the runs train (default cpu: the table's times are CPU times)")
     ap.add_argument("--out", default="", help="parent of the run directories (default a temporary folder)")
     ap.add_argument("--img", default="docs/img/srgan-compare.png",
                     help="seed 0's test inputs | bicubic | each trained row | target, as one picture ('' = none)")

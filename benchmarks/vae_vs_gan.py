@@ -39,10 +39,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 per preset (default 2)")
     ap.add_argument("--n", type=int, default=10_000, help="generated samples per evaluation (default 10,000)")
     ap.add_argument("--out", default="", help="parent folder of the run directories (default a temporary folder)")
-    ap.add_argument("--img-dir", default="docs/img", help="where the first seed's grid goes as vae-<preset>.png; '' = none")
+    ap.add_argument("--img-dir", default="docs/img",
+                    help="where the first seed's grid goes as vae-<preset>.png; '' = none")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="config override for every preset, as gankit train --set (e.g. train.steps=20 for a smoke run)")
+                    help="config override for every preset, as gankit train --set "
+                         "(e.g. train.steps=20 for a smoke run)")
     args = ap.parse_args()
     out = args.out or tempfile.mkdtemp(prefix="gankit-vae-vs-gan-")
     presets = args.presets.split(",")
@@ -68,7 +70,8 @@ def main() -> None:
     for preset, runs in rows:
         col = lambda k, d: mean_se([r[k] for r in runs], d)  # noqa: E731
         model = json.loads(Path(runs[0]["run_dir"], "config.json").read_text())["model"]
-        print(f"| `{preset}` | {model} | {runs[0]['steps']} | {col('fid', 1)} | {col('precision', 3)} | {col('recall', 3)} "
+        print(f"| `{preset}` | {model} | {runs[0]['steps']} | {col('fid', 1)} | {col('precision', 3)} "
+              f"| {col('recall', 3)} "
               f"| {col('density', 3)} | {col('coverage', 3)} | {col('classes', 1)} / 10 | {col('class_kl', 3)} "
               f"| {col('grey', 3)} | {sum(r['seconds'] for r in runs) / len(runs) / 60:.1f} |")
 
