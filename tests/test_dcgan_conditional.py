@@ -140,8 +140,10 @@ def test_image_presets_smoke(preset, tmp_path):
 def test_resume_is_exact_for_a_conditional_dcgan(tmp_path):
     over = ["data.name=digits", "data.size=28", "train.batch=8", "G.base_channels=4", "D.base_channels=4",
             "train.grid=10", "train.snapshot_every=100", "train.ckpt_every=100"]
-    full = train(apply_overrides(load_preset("cgan-mnist"), over + ["train.steps=6"]), out=tmp_path / "f", progress=False)
-    half = train(apply_overrides(load_preset("cgan-mnist"), over + ["train.steps=3"]), out=tmp_path / "h", progress=False)
+    full = train(apply_overrides(load_preset("cgan-mnist"), over + ["train.steps=6"]), out=tmp_path / "f",
+                 progress=False)
+    half = train(apply_overrides(load_preset("cgan-mnist"), over + ["train.steps=3"]), out=tmp_path / "h",
+                 progress=False)
     resumed = train(resume=half.run_dir, steps=6, progress=False)
     from gankit.checkpoint import load_checkpoint
 

@@ -21,8 +21,9 @@ from gankit.train import train
 # ring8 as a WGAN-GP critic: no BatchNorm (so 2 x 16 must equal 1 x 32) and a double backward through DDP.
 # fp32 pinned: the comparisons below assume fp32 rounding, and train.precision=auto picks bf16 on CPUs
 # with native bf16 (AMX / avx512_bf16), where 2 x 16 and 1 x 32 differ by bf16's 3 significant digits.
-GP_RING = ["train.precision=fp32", "train.steps=4", "data.toy_n=2000", "loss.d_loss=wasserstein", "loss.g_loss=wasserstein",
-           "loss.gp_lambda=10", "train.log_every=1", "train.ckpt_every=2", "train.snapshot_every=4"]
+GP_RING = ["train.precision=fp32", "train.steps=4", "data.toy_n=2000", "loss.d_loss=wasserstein",
+           "loss.g_loss=wasserstein", "loss.gp_lambda=10", "train.log_every=1", "train.ckpt_every=2",
+           "train.snapshot_every=4"]
 
 CPU_ONLY = {"CUDA_VISIBLE_DEVICES": ""}  # train.device=auto then picks the CPU and gloo
 
@@ -33,7 +34,8 @@ WORKER = textwrap.dedent('''
     out, preset, *overrides = sys.argv[1:]
     result = train(apply_overrides(load_preset(preset), overrides), out=out, progress=False)
     torch.save({"G": result.G.state_dict(), "D": result.D.state_dict(), "G_ema": result.G_ema.state_dict(),
-                "run_dir": str(result.run_dir), "step": result.step}, os.path.join(out, "rank%s.pt" % os.environ["RANK"]))
+                "run_dir": str(result.run_dir), "step": result.step},
+               os.path.join(out, "rank%s.pt" % os.environ["RANK"]))
 ''')
 
 
@@ -53,7 +55,8 @@ def assert_same_weights(a: dict, b: dict, exact: bool, nets=("G", "D")):
             if exact:
                 assert torch.equal(a[net][k], b[net][k]), (net, k)
             else:
-                assert torch.allclose(a[net][k], b[net][k], rtol=1e-4, atol=1e-6), (net, k, (a[net][k] - b[net][k]).abs().max())
+                assert torch.allclose(a[net][k], b[net][k], rtol=1e-4, atol=1e-6), (
+                    net, k, (a[net][k] - b[net][k]).abs().max())
 
 
 def test_two_processes_match_one_process_with_twice_the_batch_and_resume_alone(tmp_path):
@@ -64,7 +67,8 @@ def test_two_processes_match_one_process_with_twice_the_batch_and_resume_alone(t
 
     # The ranks draw the global batch's data and noise and keep their halves, and DDP averages the
     # gradients: the same steps as one process with the whole batch (up to float summation order).
-    single = train(apply_overrides(load_preset("ring8"), ["train.batch=32"] + GP_RING), out=tmp_path / "one", progress=False)
+    single = train(apply_overrides(load_preset("ring8"), ["train.batch=32"] + GP_RING), out=tmp_path / "one",
+                   progress=False)
     assert_same_weights(rank0, {"G": single.G.state_dict(), "D": single.D.state_dict()}, exact=False)
 
     # Rank 0 alone wrote the run directory: one of it, one line per step, a checkpoint that holds rank 0's nets.
@@ -111,7 +115,8 @@ def test_global_batch_larger_than_the_data_is_one_line(tmp_path):
            "--preset", "ring8", "--steps", "2", "--quiet", "--set", "data.toy_n=100", "--set", "train.batch=64"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0  # torchrun itself then reports the failed workers (with its own traceback)
-    line = "gankit: error: train.batch (64) x 2 processes is larger than the dataset (100 examples); lower --set train.batch"
+    line = ("gankit: error: train.batch (64) x 2 processes is larger than the dataset (100 examples); "
+            "lower --set train.batch")
     assert proc.stderr.count(line) == 2  # each worker: one line and exit code 2
     assert "exitcode  : 2" in proc.stderr and "gankit/train.py" not in proc.stderr
 
@@ -135,10 +140,11 @@ def test_vae_under_torchrun_is_one_line(tmp_path):
     ({"WORLD_SIZE": "2"}, "RANK is not"),
 ])
 def test_half_set_environment_is_one_line(tmp_path, env, fragment):
-    clean = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     proc = subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "ring8", "--steps", "1", "--quiet",
-                           "--set", "data.toy_n=500"], cwd=tmp_path, env={**clean, **CPU_ONLY, **env}, capture_output=True, text=True,
-                          timeout=120)
+                           "--set", "data.toy_n=500"], cwd=tmp_path, env={**clean, **CPU_ONLY, **env},
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert fragment in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
@@ -183,5 +189,6 @@ def test_one_gpu_process_trains_over_nccl_and_two_are_refused_in_one_line(tmp_pa
     n = torch.cuda.device_count() + 1
     proc = subprocess.run(base[:4] + [f"--nproc_per_node={n}"] + base[4:], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
-    line = f"gankit: error: LOCAL_RANK {n - 1} but this machine has {n - 1} GPUs; use --nproc_per_node no larger than the GPU count"
+    line = (f"gankit: error: LOCAL_RANK {n - 1} but this machine has {n - 1} GPUs; "
+            "use --nproc_per_node no larger than the GPU count")
     assert proc.returncode != 0 and line in proc.stderr, proc.stderr[-2000:]

@@ -92,8 +92,8 @@ def test_cli_json_and_errors(ring_run, capsys):
 
 def test_inception_weights_path_is_passed_through(digits_run, tmp_path):
     with pytest.raises(UserError, match="missing.pth"):
-        evaluate(digits_run, metrics=["fid"], n=10, features="inception", inception_weights=str(tmp_path / "missing.pth"),
-                 record=False)
+        evaluate(digits_run, metrics=["fid"], n=10, features="inception",
+                 inception_weights=str(tmp_path / "missing.pth"), record=False)
     with pytest.raises(UserError, match="--features must be digits, inception or raw"):
         evaluate(digits_run, metrics=["fid"], n=10, features="vgg", record=False)
 

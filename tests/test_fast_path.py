@@ -1,4 +1,5 @@
-"""The fast-path switches: bf16 autocast, torch.compile, channels_last, fused optimizers; each must not change what is trained."""
+"""The fast-path switches: bf16 autocast, torch.compile, channels_last, fused optimizers; each must not change what
+is trained."""
 
 import pytest
 import torch
@@ -8,7 +9,8 @@ from gankit.train import make_optimizer, native_bf16, resolve_precision, train
 from tests.helpers import user_error
 
 RING = ["train.steps=3", "data.toy_n=500", "train.batch=32", "train.log_every=1", "train.snapshot_every=3"]
-DCGAN = ["train.steps=2", "train.batch=8", "train.grid=4", "train.log_every=1", "G.base_channels=8", "D.base_channels=8"]
+DCGAN = ["train.steps=2", "train.batch=8", "train.grid=4", "train.log_every=1", "G.base_channels=8",
+         "D.base_channels=8"]
 
 
 def max_gap(a: torch.nn.Module, b: torch.nn.Module) -> float:
@@ -38,11 +40,14 @@ def test_bf16_runs_its_matmuls_in_bf16_and_trains_close_to_fp32(tmp_path, preset
         lambda m, args, out: seen.append(out.dtype) if m.training and isinstance(out, torch.Tensor)
         and isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)) else None)
     try:
-        bf16 = train(apply_overrides(load_preset(preset), extra + ["train.precision=bf16"]), out=tmp_path / "bf16", progress=False)
+        bf16 = train(apply_overrides(load_preset(preset), extra + ["train.precision=bf16"]), out=tmp_path / "bf16",
+                     progress=False)
     finally:
         hook.remove()
-    assert seen and all(dt == torch.bfloat16 for dt in seen)  # every linear / convolution of training (not G_ema's grid) ran in bf16
-    fp32 = train(apply_overrides(load_preset(preset), extra + ["train.precision=fp32"]), out=tmp_path / "fp32", progress=False)
+    # every linear / convolution of training (not G_ema's grid) ran in bf16
+    assert seen and all(dt == torch.bfloat16 for dt in seen)
+    fp32 = train(apply_overrides(load_preset(preset), extra + ["train.precision=fp32"]), out=tmp_path / "fp32",
+                 progress=False)
     for net in ("G", "D"):
         assert all(p.dtype == torch.float32 for p in getattr(bf16, net).parameters())  # weights stay fp32
     # A few Adam steps move each weight by about lr per step; bf16 rounding changes the steps a
@@ -53,7 +58,8 @@ def test_bf16_runs_its_matmuls_in_bf16_and_trains_close_to_fp32(tmp_path, preset
 
 
 def test_compiled_training_matches_eager(tmp_path):
-    eager = train(apply_overrides(load_preset("ring8"), RING + ["train.precision=fp32"]), out=tmp_path / "e", progress=False)
+    eager = train(apply_overrides(load_preset("ring8"), RING + ["train.precision=fp32"]), out=tmp_path / "e",
+                  progress=False)
     comp = train(apply_overrides(load_preset("ring8"), RING + ["train.precision=fp32", "train.compile=true"]),
                  out=tmp_path / "c", progress=False)
     assert max(max_gap(eager.G, comp.G), max_gap(eager.D, comp.D)) < 1e-5
@@ -65,8 +71,9 @@ def test_channels_last_changes_the_layout_not_the_result(tmp_path):
     # training steps amplify their differences past this tolerance (seen on an H100: 8e-4).
     runs = {}
     for flag in ("true", "false"):
-        runs[flag] = train(apply_overrides(load_preset("dcgan-mnist"), DCGAN + ["train.device=cpu", "train.precision=fp32",
-                                                                                 f"train.channels_last={flag}"]),
+        runs[flag] = train(apply_overrides(load_preset("dcgan-mnist"),
+                                           DCGAN + ["train.device=cpu", "train.precision=fp32",
+                                                    f"train.channels_last={flag}"]),
                            out=tmp_path / flag, progress=False)
     for flag, want in (("true", True), ("false", False)):
         # (a 1-channel kernel is contiguous in both layouts, so only the others can tell)

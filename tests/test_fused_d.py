@@ -48,8 +48,8 @@ def test_training_fused_and_unfused_reach_the_same_weights(tmp_path):
     # near-zero gradients into lr-sized gaps (seen: 3e-4 on a 16-thread CPU and on an H100), so the
     # comparison uses SGD, whose step is proportional to the gradient. fp32 pinned: the tolerance
     # assumes fp32 rounding (auto would pick bf16 on a CPU with native bf16).
-    base = ["train.precision=fp32", "optim.name=sgd", "optim.momentum=0.5", "train.steps=6", "train.batch=32", "data.toy_n=2000", "train.snapshot_every=6", "train.ckpt_every=6",
-            "train.log_every=1"]
+    base = ["train.precision=fp32", "optim.name=sgd", "optim.momentum=0.5", "train.steps=6", "train.batch=32",
+            "data.toy_n=2000", "train.snapshot_every=6", "train.ckpt_every=6", "train.log_every=1"]
     runs = {}
     for fused in ("true", "false"):
         cfg = apply_overrides(load_preset("ring8"), base + [f"train.fused_d={fused}"])

@@ -16,7 +16,8 @@ def test_value_is_minus_log4_when_D_is_one_half():
 
 def test_value_matches_probability_form():
     g = torch.Generator().manual_seed(0)
-    lr, lf = torch.randn(500, generator=g, dtype=torch.float64) * 3, torch.randn(500, generator=g, dtype=torch.float64) * 3
+    lr = torch.randn(500, generator=g, dtype=torch.float64) * 3
+    lf = torch.randn(500, generator=g, dtype=torch.float64) * 3
     d_real, d_fake = torch.sigmoid(lr), torch.sigmoid(lf)
     expected = torch.log(d_real).mean() + torch.log(1 - d_fake).mean()
     assert torch.allclose(value(lr, lf), expected, atol=1e-12)
@@ -42,7 +43,8 @@ def _grad(loss_fn, logit):
 def test_saturating_gradient_vanishes_as_D_rejects_samples():
     # d/dl log(1 - sigmoid(l)) = -sigmoid(l): -> 0 as D(G(z)) = sigmoid(l) -> 0.
     for logit in (-2.0, -5.0, -10.0, -20.0):
-        assert math.isclose(_grad(g_loss_minimax, logit), -torch.sigmoid(torch.tensor(logit, dtype=torch.float64)).item(), rel_tol=1e-9)
+        want = -torch.sigmoid(torch.tensor(logit, dtype=torch.float64)).item()
+        assert math.isclose(_grad(g_loss_minimax, logit), want, rel_tol=1e-9)
     assert abs(_grad(g_loss_minimax, -20.0)) < 1e-8
     # d/dl -log sigmoid(l) = -sigmoid(-l): -> -1, a strong gradient exactly when G is worst.
     assert math.isclose(_grad(g_loss_nonsaturating, -20.0), -1.0, abs_tol=1e-8)

@@ -132,7 +132,8 @@ def test_short_training_runs_finish_with_finite_losses(tmp_path, extra, penalty)
     assert all(("D_real" in row) == bce and ("score_real" in row) == (not bce) for row in rows)
     if not bce:
         if "loss.d_loss=wasserstein" in extra:  # loss_D is mean f(G(z)) - mean f(x), plus the penalty
-            assert all(math.isclose(row["loss_D"] - row["gp"], row["score_fake"] - row["score_real"], rel_tol=1e-4, abs_tol=1e-5)
+            assert all(math.isclose(row["loss_D"] - row["gp"], row["score_fake"] - row["score_real"],
+                                    rel_tol=1e-4, abs_tol=1e-5)
                        for row in rows)
 
 

@@ -69,7 +69,8 @@ def make_run(root, rows=None, d_loss="bce", grid_steps=(), metrics=None, config_
     run = Path(root) / name
     run.mkdir(parents=True)
     cfg = {"preset": "synthetic", "description": "a synthetic run for the report tests", "z_dim": 8,
-           "data": {"name": "ring8"}, "loss": {"d_loss": d_loss, "g_loss": "nonsaturating" if d_loss == "bce" else d_loss},
+           "data": {"name": "ring8"},
+           "loss": {"d_loss": d_loss, "g_loss": "nonsaturating" if d_loss == "bce" else d_loss},
            "train": {"steps": len(rows or []), "batch": 64}, **(config_extra or {})}
     (run / "config.json").write_text(json.dumps(cfg, indent=2))
     if rows is not None:
@@ -172,7 +173,8 @@ def test_find_warnings_collects_all_three_and_nothing_on_a_healthy_run():
     rows = bce_rows(tail=(0.99, 0.01))
     rows[3]["loss_D"] = float("inf")
     ws = find_warnings(rows, {"modes": [modes_record(1)]}, "bce")
-    assert [w.split(":")[0] for w in ws] == ["Non-finite values in stats.jsonl", "D is winning outright", "Mode collapse"]
+    assert [w.split(":")[0] for w in ws] == ["Non-finite values in stats.jsonl", "D is winning outright",
+                                             "Mode collapse"]
 
 
 def test_moving_average_and_grid_picking():
@@ -307,7 +309,8 @@ def sync_api():
     """Playwright's sync API, or a skip with the reason (checked before any training is spent)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is not installed (make test installs Debian's chromium with apt-get)")
-    return pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed (pip install -e '.[test]')")
+    return pytest.importorskip("playwright.sync_api",
+                               reason="the playwright package is not installed (pip install -e '.[test]')")
 
 
 @pytest.fixture(scope="module")
@@ -343,7 +346,8 @@ def test_report_renders_in_headless_chromium(sync_api, trained_run, tmp_path):
             try:
                 page = browser.new_page()
                 page.set_default_timeout(30_000)
-                page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+                page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                        if m.type in ("error", "warning") else None)
                 page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
                 page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url[:80]}"))
                 page.on("request", lambda r: requests.append(r.url))
@@ -373,7 +377,8 @@ def test_report_renders_in_headless_chromium(sync_api, trained_run, tmp_path):
         assert img["complete"] and img["decoded"] and img["w"] > 0 and img["h"] > 0 and img["shown"] > 0, img
         assert img["src"] == "data:image/png;base64,"
     alts = [i["alt"] for i in images]
-    assert [a for a in alts if a.startswith("sample grid at step")] == [f"sample grid at step {s}" for s in (10, 20, 30)]
+    assert ([a for a in alts if a.startswith("sample grid at step")]
+            == [f"sample grid at step {s}" for s in (10, 20, 30)])
     assert {"Losses", "D(x) and D(G(z))", "Gradient norms"} <= set(alts)
     assert headings == ["Warnings", "Samples over time", "Curves", "Metrics", "Config"]
     assert title == f"gankit report: {trained_run.name}"

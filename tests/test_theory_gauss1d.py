@@ -71,7 +71,8 @@ def test_a_discriminator_trained_for_a_fixed_g_approaches_d_star():
     # D* jumps where p_g's support ends; a smooth D cannot follow the jump, so the mean gap is the measure
     gap, gap0 = np.nansum(mix * np.abs(d - d_star)), np.nansum(mix * np.abs(d0 - d_star))
     assert gap < 0.1 and gap < gap0 / 2, (gap, gap0)
-    assert d[np.argmin(np.abs(x - 0.9))] > 0.9 > 0.3 > d[np.argmin(np.abs(x - 0.5))]  # real-only region vs fake-only region
+    # real-only region vs fake-only region
+    assert d[np.argmin(np.abs(x - 0.9))] > 0.9 > 0.3 > d[np.argmin(np.abs(x - 0.5))]
 
 
 @pytest.mark.parametrize("name", ["fig1", "optimum"])

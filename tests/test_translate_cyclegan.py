@@ -25,7 +25,8 @@ def test_losses_match_hand_computation():
     assert loss_gan_g(d).item() == pytest.approx((0.25 + 0 + 4 + 1) / 4)  # mean (D - 1)^2
     assert loss_gan_g(d).item() == pytest.approx(2 * g_loss_ls(d).item())  # LSGAN's 1/2 dropped
     real, fake = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-    assert loss_gan_d(real, fake).item() == pytest.approx(0.5 * (0.5 + 0.5))  # halved: 1/2 (mean (D(y)-1)^2 + mean D(G(x))^2)
+    # halved: 1/2 (mean (D(y)-1)^2 + mean D(G(x))^2)
+    assert loss_gan_d(real, fake).item() == pytest.approx(0.5 * (0.5 + 0.5))
     assert loss_gan_d(real, fake).item() == d_loss_ls(real, fake).item()
     a, a_rec = torch.zeros(1, 1, 1, 2), torch.tensor([0.2, -0.4]).view(1, 1, 1, 2)
     b, b_rec = torch.ones(1, 1, 1, 2), torch.tensor([1.0, 0.0]).view(1, 1, 1, 2)
@@ -113,8 +114,8 @@ def test_no_cycle_ablation_has_only_the_gan_terms():
 
 
 def test_cli_train_resume_and_apply_both_directions(tmp_path, capsys):
-    code, out, err = run(["translate", "train", "--system", "cyclegan", "--steps", "3", *TINY_SET, "--set", "log_every=1",
-                          "--out", str(tmp_path / "runs"), "--quiet"], capsys)
+    code, out, err = run(["translate", "train", "--system", "cyclegan", "--steps", "3", *TINY_SET,
+                          "--set", "log_every=1", "--out", str(tmp_path / "runs"), "--quiet"], capsys)
     assert code == 0, err
     run_dir = next((tmp_path / "runs").iterdir())
     assert run_dir.name.endswith("cyclegan-mnist-m") and (run_dir / "preview.png").exists()
@@ -124,8 +125,8 @@ def test_cli_train_resume_and_apply_both_directions(tmp_path, capsys):
     assert code == 0 and "trained 5 steps" in out, err
     for direction in ("AtoB", "BtoA"):
         npz = tmp_path / f"{direction}.npz"
-        code, _, err = run(["translate", "apply", str(run_dir), "task:test", "--out", str(npz), "--direction", direction],
-                           capsys)
+        code, _, err = run(["translate", "apply", str(run_dir), "task:test", "--out", str(npz),
+                            "--direction", direction], capsys)
         assert code == 0, err
         assert np.load(npz)["x"].shape == (500, 3, 28, 28) and np.load(npz)["x"].dtype == np.uint8
     folder = tmp_path / "gray"
@@ -166,7 +167,8 @@ def _make(folder, size, mode):
 def test_folders_need_one_size_and_equal_channels_for_the_identity_loss(tmp_path, capsys):
     user_error(lambda: _system(task="folders"), "needs both data_a and data_b")
     gray, colour, big = _make(tmp_path / "a", 28, "L"), _make(tmp_path / "b", 28, "RGB"), _make(tmp_path / "c", 32, "L")
-    base = ["translate", "train", "--system", "cyclegan", "--steps", "1", *TINY_SET, "--out", str(tmp_path / "r"), "--quiet"]
+    base = ["translate", "train", "--system", "cyclegan", "--steps", "1", *TINY_SET, "--out", str(tmp_path / "r"),
+            "--quiet"]
     code, _, err = run([*base, "--data-a", gray, "--data-b", colour], capsys)  # identity loss on: 1 vs 3 channels
     assert code == 2 and "identity loss" in err and "got A 1, B 3" in err and len(err.strip().splitlines()) == 1, err
     code, _, err = run([*base, "--data-a", gray, "--data-b", colour, "--set", "lambda_identity=0"], capsys)

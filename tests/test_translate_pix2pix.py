@@ -39,7 +39,8 @@ def test_loss_D_is_half_the_bce_of_real_and_fake_pairs():
     real = torch.tensor([2.0, -1.0]).view(2, 1, 1, 1)  # two images, one patch each
     fake = torch.tensor([[0.5, -3.0], [1.0, 0.0]]).view(1, 1, 2, 2)  # one image, four patches
     # -log sigmoid(l) for real (label 1), -log(1 - sigmoid(l)) for fake (label 0), each averaged, then halved.
-    want = 0.5 * ((softplus(-2.0) + softplus(1.0)) / 2 + (softplus(0.5) + softplus(-3.0) + softplus(1.0) + softplus(0.0)) / 4)
+    want = 0.5 * ((softplus(-2.0) + softplus(1.0)) / 2
+                  + (softplus(0.5) + softplus(-3.0) + softplus(1.0) + softplus(0.0)) / 4)
     assert loss_D(real, fake).item() == pytest.approx(want, rel=1e-6)
     assert loss_D(torch.zeros(1, 1, 3, 3), torch.zeros(1, 1, 3, 3)).item() == pytest.approx(math.log(2), rel=1e-6)
 
@@ -194,9 +195,11 @@ def test_cli_train_apply_and_errors(tmp_path, capsys, edges_test):
     code, _, err = run(["translate", "apply", str(run_dir), "task:test", "--out", str(tmp_path / "z"),
                         "--direction", "BtoA"], capsys)
     assert code == 2 and "pix2pix translates AtoB" in err and "Traceback" not in err
-    code, _, err = run(["translate", "train", "--system", "pix2pix", "--set", "lambda_gan=-1", "--out", str(tmp_path)], capsys)
+    code, _, err = run(["translate", "train", "--system", "pix2pix", "--set", "lambda_gan=-1", "--out", str(tmp_path)],
+                       capsys)
     assert code == 2 and "'lambda_gan' must be >= 0" in err
-    code, _, err = run(["translate", "train", "--preset", "pix2pix-l1", "--set", "widths=8", "--out", str(tmp_path)], capsys)
+    code, _, err = run(["translate", "train", "--preset", "pix2pix-l1", "--set", "widths=8", "--out", str(tmp_path)],
+                       capsys)
     assert code == 2 and "unknown pix2pix config key 'widths'" in err
 
 

@@ -131,7 +131,8 @@ def test_gankit_train_sample_and_eval_on_a_vae_run(tmp_path, capsys):
     run_dir = tmp_path / "00000-vae-mnist"
     G, cfg, _ = load_generator(run_dir)
     assert cfg.model == "vae" and G.z_dim == 4
-    code, out, err = run_cli(["sample", str(run_dir), "-n", "10", "--seed", "3", "--out", str(tmp_path / "a.npz")], capsys)
+    code, out, err = run_cli(["sample", str(run_dir), "-n", "10", "--seed", "3", "--out", str(tmp_path / "a.npz")],
+                             capsys)
     assert code == 0, err
     x = np.load(tmp_path / "a.npz")["x"]
     assert x.shape == (10, 1, 8, 8) and -1 <= x.min() and x.max() <= 1
@@ -189,8 +190,8 @@ def test_ctrl_c_saves_a_vae_checkpoint_that_resumes_exactly(tmp_path):
     stopped = load_checkpoint(tmp_path / "a" / "00000-vae-mnist")["step"]
     assert 30 <= stopped < 3000
     # The uninterrupted reference: the same steps in one go.
-    full = train(tiny("train.precision=fp32", "train.log_every=1", "train.ckpt_every=100000", "train.snapshot_every=100000",
-                      f"train.steps={stopped + 20}"), out=tmp_path / "b", progress=False)
+    full = train(tiny("train.precision=fp32", "train.log_every=1", "train.ckpt_every=100000",
+                      "train.snapshot_every=100000", f"train.steps={stopped + 20}"), out=tmp_path / "b", progress=False)
     resumed = train(resume=tmp_path / "a" / "00000-vae-mnist", steps=stopped + 20, progress=False)
     _assert_same(load_checkpoint(full.run_dir), load_checkpoint(resumed.run_dir))
 
