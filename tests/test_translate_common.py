@@ -262,3 +262,12 @@ def test_ctrl_c_stops_a_translate_run_with_its_checkpoint(tmp_path):
     state = load_checkpoint(stats.parent)
     assert 5 <= state["step"] < 100000 and state["kind"] == "translate"
     assert len(stats.read_text().splitlines()) == state["step"]  # every step up to the checkpoint is logged
+
+
+def test_under_torchrun_a_translation_refuses_in_one_line(monkeypatch):
+    from helpers import user_error
+
+    from gankit.translate import train_translation
+
+    monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in each worker
+    user_error(lambda: train_translation("pix2pix", {"steps": 1}, progress=False), "one process only", "without torchrun")

@@ -118,6 +118,9 @@ def train_translation(system_or_preset: str = "pix2pix", overrides: dict[str, An
     preview-*.png, checkpoint.pt); or continue ``resume`` (a run directory) to ``steps``."""
     from gankit.training.loop import open_run
 
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # started by torchrun
+        raise UserError("the image-to-image systems train in one process only (no DDP yet); run "
+                        "`gankit translate train` without torchrun")
     state = None
     if resume is not None:
         if overrides:
