@@ -1,0 +1,141 @@
+"""``gankit train``, ``gankit bench`` and ``gankit presets``: a run config, trained or timed."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from gankit.errors import UserError
+
+EPILOG_TRAIN = """\b
+Examples:
+  gankit train                                   # the quick preset on bundled mnist-5k
+  gankit train --preset paper-mnist --steps 20000
+  gankit train --preset ring8 --set train.batch=512 --set G.hidden=[256,256]
+  gankit train --data ./my_images --set data.size=32
+  gankit train --resume runs/00003-quick --steps 6000
+  gankit train --preset dcgan-mnist --precision bf16 --compile
+  torchrun --nproc_per_node 4 -m gankit train --preset dcgan-mnist   # 4 processes, DDP
+"""
+
+
+def _speed_switches(precision: str | None, compile_: bool | None) -> list[str]:
+    """--precision / --compile as config overrides (unset: the config's own choice)."""
+    extra = [f"train.precision={precision}"] if precision is not None else []
+    return extra + ([f"train.compile={str(compile_).lower()}"] if compile_ is not None else [])
+
+
+PRECISION = click.Choice(["auto", "fp32", "bf16"])
+
+
+@click.command(epilog=EPILOG_TRAIN)
+@click.option("--preset", default="quick", show_default=True, help="Named run config (see `gankit presets`).")
+@click.option("--data", "data_name", default=None,
+              help="Dataset name (see `gankit datasets`) or a path to images / .npy / .npz.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a config key, e.g. train.batch=128 (repeatable).")
+@click.option("--steps", type=int, default=None, help="Training steps (G updates); sets train.steps.")
+@click.option("--seed", type=int, default=None, help="Seed of init, noise and batch order; sets train.seed.")
+@click.option("--out", default="runs", show_default=True, help="Folder that receives the run directory.")
+@click.option("--resume", default=None, metavar="RUN_DIR", help="Continue the run in RUN_DIR from its checkpoint.")
+@click.option("--dry-run", is_flag=True, help="Print the resolved config and the data's shape, then stop.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--precision", type=PRECISION, default=None,
+              help="Matmul precision: bf16 autocast or fp32; sets train.precision (default auto: bf16 where native).")
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
+def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet, precision, compile_):
+    """Train a GAN (Algorithm 1 of Goodfellow et al. 2014) and write a run directory.
+
+    Under torchrun (WORLD_SIZE > 1) it trains data-parallel; train.batch is per process.
+    """
+    from gankit.config import apply_overrides, load_preset, to_dict
+    from gankit.train import train as run_train
+
+    main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 prints
+    echo = click.echo if main_rank else (lambda *a, **k: None)
+    if resume is not None:
+        if data_name or overrides or seed is not None or precision is not None or compile_ is not None:
+            raise UserError("--resume continues a run with its own config; only --steps may change "
+                            "(drop --data/--set/--seed/--precision/--compile)")
+        result = run_train(resume=resume, steps=steps, progress=not quiet)
+    else:
+        extra = list(overrides)
+        if data_name is not None:
+            extra.insert(0, "data.name=" + json.dumps(data_name))
+        if steps is not None:
+            extra.append(f"train.steps={steps}")
+        if seed is not None:
+            extra.append(f"train.seed={seed}")
+        cfg = apply_overrides(load_preset(preset), extra + _speed_switches(precision, compile_))
+        echo(json.dumps(to_dict(cfg), indent=2))
+        if dry_run:
+            from gankit.data import build_dataset
+
+            data = build_dataset(cfg.data, "train")
+            echo(f"data: {data.name}, {len(data.x)} examples of shape {list(data.shape)}")
+            return
+        result = run_train(cfg, out=out, progress=not quiet)
+    report = _write_report(result.run_dir) if main_rank else None
+    if result.interrupted:
+        echo(f"interrupted at step {result.step}; checkpoint saved: {result.checkpoint}", err=True)
+        echo(f"resume with: gankit train --resume {result.run_dir}", err=True)
+        sys.exit(130)
+    echo(f"trained {result.step} steps; run directory: {result.run_dir}")
+    echo(f"samples: {result.samples}")
+    if report is not None:
+        echo(f"report: {report}")
+
+
+def _write_report(run_dir):
+    """RUN_DIR/report.html after training; a report that cannot be written costs one line, never the run."""
+    from gankit.report import write_report
+
+    try:
+        return write_report(run_dir)
+    except UserError as e:
+        click.echo(f"gankit: report not written: {e}", err=True)
+        return None
+
+
+@click.command()
+@click.option("--preset", default="quick", show_default=True, help="Named run config to time (see `gankit presets`).")
+@click.option("--batch", type=int, default=None, help="Minibatch size; sets train.batch.")
+@click.option("--steps", type=int, default=50, show_default=True, help="Training steps timed (after a warm-up run).")
+@click.option("--warmup", type=int, default=10, show_default=True,
+              help="Steps of the warm-up run whose time is subtracted.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--precision", type=PRECISION, default=None, help="Matmul precision; sets train.precision.")
+@click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench(preset, batch, steps, warmup, overrides, precision, compile_, as_json):
+    """Measure training samples/s, achieved FLOP/s and the share of this machine's matmul peak."""
+    from gankit.bench import bench as run_bench
+    from gankit.config import apply_overrides, load_preset
+
+    extra = list(overrides) + ([f"train.batch={batch}"] if batch is not None else [])
+    extra += _speed_switches(precision, compile_)
+    res = run_bench(apply_overrides(load_preset(preset), extra), steps=steps, warmup=warmup)
+    if as_json:
+        click.echo(json.dumps(res))
+        return
+    click.echo(f"{res['preset']}, batch {res['batch']}, {res['threads']} threads, {res['precision']}")
+    click.echo(f"  samples/s        {res['samples_per_s']:,.0f}   ({1e3 * res['step_seconds']:.2f} ms per step)")
+    click.echo(f"  FLOPs per step   {res['flops_per_step'] / 1e6:,.1f} M "
+               "(matmuls and convolutions, forward and backward)")
+    click.echo(f"  achieved         {res['flops_per_s'] / 1e9:,.2f} GFLOP/s")
+    click.echo(f"  matmul peak      {res['peak_flops_fp32'] / 1e9:,.2f} GFLOP/s fp32, "
+               f"{res['peak_flops_bf16'] / 1e9:,.2f} bf16")
+    click.echo(f"  share of peak    {100 * res['peak_share']:.1f}% of the {res['precision']} peak "
+               f"({100 * res['peak_share_fp32']:.1f}% of fp32's, {100 * res['peak_share_bf16']:.1f}% of bf16's)")
+
+
+@click.command()
+def presets():
+    """List the named run configs."""
+    from gankit.config import list_presets
+
+    for name, desc in list_presets().items():
+        click.echo(f"{name:16s} {desc}")
