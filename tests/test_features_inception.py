@@ -22,7 +22,7 @@ import pytest
 import torch
 from torch import nn
 
-from gankit.features import inception
+from gankit.features import inception, inception_net, inception_weights
 from gankit.features.inception import (
     INCEPTION_WEIGHTS,
     InceptionV3FID,
@@ -451,8 +451,9 @@ def test_pickled_code_is_refused(tmp_path):
 
 
 def test_module_doctests():
-    result = doctest.testmod(inception, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted >= 2
+    for module in (inception, inception_net, inception_weights):  # the loader, the network, the weights file
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0 and result.attempted >= 1, module.__name__
 
 
 def test_this_file_names_no_outside_address():
