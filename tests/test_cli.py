@@ -115,7 +115,8 @@ def test_real_process_bad_input_has_no_traceback(tmp_path):
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, capsys):
     """A real process gets SIGINT mid-run, saves, and the resumed run ends bitwise like an uninterrupted one."""
-    common = [*TINY, "--set", "train.log_every=1", "--set", "train.ckpt_every=100000", "--set", "train.threads=1", "--steps", "1000"]
+    common = [*TINY, "--set", "train.log_every=1", "--set", "train.ckpt_every=100000", "--set", "train.threads=1",
+              "--steps", "1000"]
     p = _gankit("train", *common, "--out", str(tmp_path / "a"))
     stats = tmp_path / "a" / "00000-quick" / "stats.jsonl"
     deadline = time.time() + 120

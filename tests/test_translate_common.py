@@ -208,7 +208,8 @@ def test_fit_writes_a_run_learns_and_resumes_bitwise(tmp_path):
     rows = [json.loads(line) for line in (whole.run_dir / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 31))
     assert np.mean([r["l1"] for r in rows[-5:]]) < 0.8 * np.mean([r["l1"] for r in rows[:5]])  # it learns
-    assert {"preview.png", "preview-000010.png", "preview-000030.png", "checkpoint.pt"} <= {p.name for p in whole.run_dir.iterdir()}
+    names = {p.name for p in whole.run_dir.iterdir()}
+    assert {"preview.png", "preview-000010.png", "preview-000030.png", "checkpoint.pt"} <= names
     state = load_checkpoint(whole.run_dir)
     assert state["kind"] == "translate" and state["step"] == 30 and state["config"]["width"] == 4
 
@@ -234,7 +235,8 @@ def test_fit_stops_on_nan_and_keeps_the_last_checkpoint(tmp_path):
 
 
 def test_ctrl_c_stops_a_translate_run_with_its_checkpoint(tmp_path):
-    """A real `gankit translate train` process gets SIGINT mid-run: exit 130, a checkpoint at the step reached, resumable."""
+    """A real `gankit translate train` process gets SIGINT mid-run: exit 130, a checkpoint at the step reached,
+    resumable."""
     import signal
     import subprocess
     import sys
@@ -243,7 +245,8 @@ def test_ctrl_c_stops_a_translate_run_with_its_checkpoint(tmp_path):
     from gankit.checkpoint import load_checkpoint
 
     args = [sys.executable, "-m", "gankit", "translate", "train", "--system", "pix2pix", "--steps", "100000", "--quiet",
-            "--out", str(tmp_path), "--set", "n_train=64", "--set", "batch=4", "--set", "threads=1", "--set", "log_every=1",
+            "--out", str(tmp_path), "--set", "n_train=64", "--set", "batch=4", "--set", "threads=1",
+            "--set", "log_every=1",
             "--set", "snapshot_every=100000", "--set", "g_base=4", "--set", "d_base=4"]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -270,4 +273,5 @@ def test_under_torchrun_a_translation_refuses_in_one_line(monkeypatch):
     from gankit.translate import train_translation
 
     monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets in each worker
-    user_error(lambda: train_translation("pix2pix", {"steps": 1}, progress=False), "one process only", "without torchrun")
+    user_error(lambda: train_translation("pix2pix", {"steps": 1}, progress=False), "one process only",
+               "without torchrun")

@@ -159,7 +159,8 @@ class GANSystem:
             ids = [device.index] if device.type == "cuda" else None
             self.G_par, self.D_par = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
         fast = torch.compile if t.compile else (lambda m: m)
-        self.G_fakes, self.D_update, self.G_update, self.D_frozen = fast(self.G), fast(self.D_par), fast(self.G_par), fast(self.D)
+        self.G_fakes, self.D_update = fast(self.G), fast(self.D_par)
+        self.G_update, self.D_frozen = fast(self.G_par), fast(self.D)
         self.ema_params, self.g_params = list(self.G_ema.parameters()), list(self.G.parameters())
 
     def build_d(self, cfg: RunConfig, shape: tuple[int, ...]) -> nn.Module:
@@ -201,7 +202,8 @@ class GANSystem:
         # D's verdicts: probabilities for the paper's bce game; raw scores (critic values) otherwise,
         # where a sigmoid of the score would mean nothing.
         if self.probabilities:
-            verdicts = {"D_real": torch.sigmoid(logits_real.detach()).mean(), "D_fake": torch.sigmoid(logits_fake.detach()).mean()}
+            verdicts = {"D_real": torch.sigmoid(logits_real.detach()).mean(),
+                        "D_fake": torch.sigmoid(logits_fake.detach()).mean()}
         else:
             verdicts = {"score_real": logits_real.detach().mean(), "score_fake": logits_fake.detach().mean()}
         return {"loss_D": loss_D.detach(), "loss_G": loss_G.detach(), **verdicts, "grad_norm_D": gnorm_D,
@@ -214,7 +216,8 @@ class GANSystem:
         return {**out, "f(x)": f"{means['score_real']:.2f}", "f(G(z))": f"{means['score_fake']:.2f}"}
 
     def sync(self) -> None:
-        """Before a picture or a checkpoint (every rank, at the same steps): rank 0's buffers everywhere, G_ema current."""
+        """Before a picture or a checkpoint (every rank, at the same steps): rank 0's buffers everywhere, G_ema
+        current."""
         distributed.sync_buffers(self.world, self.G, self.D)
         if self.cfg.train.ema == 0:
             self.G_ema.load_state_dict(self.G.state_dict())
@@ -235,14 +238,17 @@ class GANSystem:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         k = self.d_key
-        return {"system": self.cfg.model, "config": to_dict(self.cfg), "step": step, "data_shape": list(self.shape), "data_info": self.data.info,
+        return {"system": self.cfg.model, "config": to_dict(self.cfg), "step": step, "data_shape": list(self.shape),
+                "data_info": self.data.info,
                 "G": self.G.state_dict(), k: self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
-                "opt_G": self.opt_G.state_dict(), f"opt_{k}": self.opt_D.state_dict(), "sampler": self.sampler.state_dict(),
+                "opt_G": self.opt_G.state_dict(), f"opt_{k}": self.opt_D.state_dict(),
+                "sampler": self.sampler.state_dict(),
                 "rng": rng, "z_fixed": self.z_fixed.cpu(), "world_size": self.world.size}
 
     def load_state(self, state: dict) -> None:
         if tuple(state["data_shape"]) != self.shape:
-            raise UserError(f"the data now has shape {list(self.shape)} but the checkpoint was trained on {list(state['data_shape'])}")
+            raise UserError(f"the data now has shape {list(self.shape)} but the checkpoint was trained on "
+                            f"{list(state['data_shape'])}")
         k = self.d_key
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state[k])
@@ -266,8 +272,9 @@ class GANSystem:
         return sample_z(self.b * self.world.size, cfg.z_dim, cfg.z_dist, self.z_gen, self.device)[self.mine]
 
     def d_update(self):
-        """One D update on a fresh real minibatch and fresh noise; returns (loss, logits_real, logits_fake, penalties, grad norm)."""
-        cfg, mine, b, n = self.cfg, self.mine, self.b, self.b * self.world.size
+        """One D update on a fresh real minibatch and fresh noise; returns (loss, logits_real, logits_fake, penalties,
+        grad norm)."""
+        cfg, mine, n = self.cfg, self.mine, self.b * self.world.size
         idx = self.sampler.next()[mine]
         x_real = self.x_all[idx]  # [m, *shape]
         c_real = self.y_all[idx] if cfg.c_dim else None  # [m] labels of the real batch
@@ -287,7 +294,8 @@ class GANSystem:
             penalties = {}
             if cfg.loss.gp_lambda > 0:  # eps from z's generator (whose state the checkpoint keeps), sliced like z
                 eps = torch.rand(n, *([1] * len(self.shape)), generator=self.z_gen, device=self.device)[mine]
-                penalties["gp"] = gradient_penalty(self.D_par, x_real, x_fake.float(), lam=cfg.loss.gp_lambda, c=c_real, eps=eps)
+                penalties["gp"] = gradient_penalty(self.D_par, x_real, x_fake.float(), lam=cfg.loss.gp_lambda, c=c_real,
+                                                   eps=eps)
             if cfg.loss.r1_gamma > 0:
                 penalties["r1"] = r1_penalty(self.D_par, x_real, gamma=cfg.loss.r1_gamma, c=c_real)
             for p in penalties.values():

@@ -148,7 +148,8 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
                 if diverged:
                     bar.close()
                     bad_step, name = log.first_nonfinite or (step, "a statistic on another rank")
-                    kept = f"{ckpt.CHECKPOINT_NAME} from an earlier step" if path.exists() else "no checkpoint (none was due yet)"
+                    kept = (f"{ckpt.CHECKPOINT_NAME} from an earlier step" if path.exists()
+                            else "no checkpoint (none was due yet)")
                     raise TrainingDiverged(f"training diverged: {name} became NaN or infinite at step {bad_step} "
                                            f"(see {run_dir / 'stats.jsonl'}); kept {kept}; {hint}")
                 bar.set_postfix(system.postfix(means), refresh=False)

@@ -30,7 +30,8 @@ __all__ = ["resolve_device", "native_bf16", "resolve_precision", "set_threads", 
 
 
 def resolve_device(name: str) -> torch.device:
-    """``"auto"`` (CUDA if present, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` -> a device; UserError otherwise."""
+    """``"auto"`` (CUDA if present, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` -> a device; UserError
+    otherwise."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -64,7 +65,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name == "auto":
         return "bf16" if native_bf16(device) else "fp32"
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise UserError(f"train.precision=bf16 but the GPU {torch.cuda.get_device_name(device)} has no bfloat16; use fp32")
+        raise UserError(f"train.precision=bf16 but the GPU {torch.cuda.get_device_name(device)} has no bfloat16; "
+                        "use fp32")
     return name
 
 

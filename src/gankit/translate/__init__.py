@@ -88,7 +88,8 @@ def resolve_config(system_or_preset: str, overrides: dict[str, Any] | None = Non
     cfg = merge_config(defaults, {"system": system}, values, overrides or {}, where=f"{system} config")
     cfg["preset"] = preset_name
     if cfg["system"] != system:
-        raise UserError(f"config key 'system' cannot change {system!r} to {cfg['system']!r}; pick the other system's preset")
+        raise UserError(f"config key 'system' cannot change {system!r} to {cfg['system']!r}; "
+                        "pick the other system's preset")
     if cfg["task"] != "folders" and cfg["task"] not in cls.TASKS:
         raise UserError(f"{system} has no task {cfg['task']!r}; choose one of {', '.join([*cls.TASKS, 'folders'])}")
     if cfg["task"] != "folders" and (cfg["data_a"] or cfg["data_b"]):
@@ -194,7 +195,8 @@ def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike,
     text = str(images)
     if text in ("task:train", "task:test"):
         if system.cfg["task"] == "folders":
-            raise UserError(f"{text}: this model was trained on the user's folders, not a built-in task; give image paths")
+            raise UserError(f"{text}: this model was trained on the user's folders, not a built-in task; "
+                            "give image paths")
         data = build_task(system.cfg, text.split(":")[1])
         x = data.a if direction == "AtoB" else data.b
         names = [f"{i:05d}.png" for i in range(len(x))]
