@@ -13,8 +13,10 @@ Array rules: see :func:`load_array_file`.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -367,36 +369,127 @@ def load_array_file(path: Path) -> UserData:
 
 
 # ----------------------------------------------------------------------------------------------
-# Inputs of the commands that take images (invert, anomaly score, translate apply).
+# IMAGES: the one reader of every command that takes images (invert, anomaly score, translate apply).
+
+#: Splits a ``SPLIT:INDICES`` spec may name (those of :func:`gankit.data.build_dataset`).
+SPLIT_NAMES = ("train", "test", "all")
+_SPLIT_SPEC = re.compile(r"^(train|test|all):(.*)$")
+_INDEX_PART = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
+IMAGES_SYNTAX = ("a folder of images, an image file, a .npy / .npz array, or SPLIT:INDICES of the run's dataset "
+                 "(SPLIT train, test or all; e.g. test:0,5,9 or test:0-99 or test:all)")
 
 
-def read_images(spec: str | Path, shape: tuple[int, ...], also: str = "",
-                what: str = "this model takes") -> tuple[torch.Tensor, torch.Tensor | None, list[str]]:
-    """Images a command works on, as [N, *shape] in [-1, 1], with labels and a name per image.
+class Images(NamedTuple):
+    """What :func:`read_images` returns: the images, their labels and a name per image."""
 
-    ``spec`` is a folder of images (class subfolders give labels), one image file (.png, .jpg,
-    ...) or a ``.npy`` / ``.npz`` array file ("y" gives labels). Folders and arrays follow the
-    rules of ``gankit train --data``; images are then converted to ``shape``'s channels and
-    resized to its size (bilinear, antialiased).
+    x: torch.Tensor  # [N, *shape] float32 in [-1, 1]
+    y: torch.Tensor | None  # [N] int64 labels, or None
+    names: list[str]  # "test:4", the file's path within the folder, or "file.npz[i]"
+
+    @property
+    def index(self) -> list[int] | None:
+        """The dataset indices when the images came from ``SPLIT:INDICES``, else None."""
+        parts = [n.split(":") for n in self.names]
+        if not parts or not all(len(p) == 2 and p[0] in SPLIT_NAMES and p[1].isdigit() for p in parts):
+            return None
+        return [int(p[1]) for p in parts]
+
+
+def parse_indices(body: str, n: int, where: str = "the split", context: str = "") -> list[int]:
+    """``"0,5,9"``, ``"0-99"``, ``"3,10-12"`` or ``"all"`` -> indices into a split of ``n`` examples.
+
+    Ranges include both ends; order and repeats are kept as given. ``where`` names the split in
+    errors ("the test split of digits"); ``context`` starts them (e.g. "IMAGES 'test:0-9'").
+
+    Raises:
+        UserError: bad syntax, a range that ends before it starts, or an index >= n.
+
+    Example:
+        >>> parse_indices("3,10-12", 20)
+        [3, 10, 11, 12]
+        >>> parse_indices("all", 3)
+        [0, 1, 2]
+    """
+    label = f"{context}: " if context else ""
+    if body.strip() == "all":
+        return list(range(n))
+    out: list[int] = []
+    for part in body.split(","):
+        m = _INDEX_PART.fullmatch(part)
+        if m is None:
+            raise UserError(f"{label}bad image spec {body!r}: expected whole-number indices, ranges A-B or all, "
+                            f"e.g. test:0,5,9 or test:0-99 or test:all")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if b < a:
+            raise UserError(f"{label}bad index range {part.strip()!r}: the end is before the start")
+        out.extend(range(a, b + 1))
+    bad = [i for i in out if i >= n]
+    if bad:
+        raise UserError(f"{label}index {bad[0]} is out of range: {where} has {n} examples, "
+                        f"valid indices are 0..{n - 1}")
+    return out
+
+
+def read_images(spec: str | Path, shape: tuple[int, ...], dataset=None, also: str = "",
+                what: str = "this model takes") -> Images:
+    """The IMAGES argument of a command, as [N, *shape] in [-1, 1], with labels and a name per image.
+
+    ``spec`` is one of:
+
+    - ``SPLIT:INDICES`` with SPLIT ``train``, ``test`` or ``all`` and INDICES ``I,J,K``, ``A-B``
+      (both ends included), a mix (``0-9,20``) or ``all``: examples of the run's dataset (needs
+      ``dataset``); labels come with them where the dataset has some;
+    - a folder of images (class subfolders give labels), one image file (.png, .jpg, ...), or a
+      ``.npy`` / ``.npz`` array file ("y" gives labels). Folders and arrays follow the rules of
+      ``gankit train --data``; images are then converted to ``shape``'s channels and resized to
+      its size (bilinear, antialiased).
 
     Args:
-        spec: the path.
+        spec: the argument as the user typed it.
         shape: (C, H, W) the model takes, or (D,) for vectors.
-        also: other accepted forms, named in the error for a missing path.
+        dataset: the run's dataset for ``SPLIT:INDICES``: a :class:`gankit.config.DataConfig`
+            (built with :func:`gankit.data.build_dataset`), or a function split -> Dataset (to
+            share one build between calls); None = paths only.
+        also: other accepted forms a caller handles itself, named in the error for a missing path.
         what: how errors name the shape, e.g. "this generator makes".
 
     Returns:
-        (x [N, *shape] float32, labels [N] or None, names: the file's path within the folder,
-        or "file.npz[i]").
+        :class:`Images` (x [N, *shape] float32, labels [N] or None, names "test:4" / the file's
+        path within the folder / "file.npz[i]"); unpacks as ``x, y, names``.
 
     Raises:
-        UserError: a missing or unreadable file, an unknown suffix, or data of another shape.
+        UserError: bad index syntax or an index out of range, a missing or unreadable file, an
+            unknown suffix, or data of another shape; one line naming IMAGES and what was expected.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.npy"
+        >>> np.save(p, np.zeros((3, 8, 8), dtype=np.uint8))
+        >>> x, y, names = read_images(p, (1, 4, 4))
+        >>> tuple(x.shape), y, names
+        ((3, 1, 4, 4), None, ['x.npy[0]', 'x.npy[1]', 'x.npy[2]'])
     """
     text = str(spec)
+    m = _SPLIT_SPEC.match(text)
+    if m is not None and dataset is not None:
+        split, body = m.groups()
+        if callable(dataset):
+            data = dataset(split)
+        else:
+            from gankit.data import build_dataset  # gankit.data imports this module: a module-level import is a cycle
+
+            data = build_dataset(dataset, split)
+        idx = parse_indices(body, len(data), f"the {split} split of {data.name}", f"IMAGES {text!r}")
+        if not idx:
+            raise UserError(f"IMAGES {text!r} selects no examples: the {split} split of {data.name} is empty")
+        x, y, names = data.x[idx], None if data.y is None else data.y[idx], [f"{split}:{i}" for i in idx]
+        if tuple(x.shape[1:]) != tuple(shape):
+            raise UserError(f"IMAGES {text!r}: the dataset has shape {list(x.shape[1:])}; {what} {list(shape)}")
+        return Images(x.float().contiguous(), y, names)
+    forms = IMAGES_SYNTAX if dataset is not None else "a folder of images, an image file, a .npy / .npz array"
     path = Path(text).expanduser()
     if not path.exists():
-        raise UserError(f"images {text!r}: no such file or folder; expected a folder of images, an image file, "
-                        f".npy / .npz" + (f", or {also}" if also else ""))
+        raise UserError(f"IMAGES {text!r}: no such file or folder; expected {forms}" + (f", or {also}" if also else ""))
     names: list[str]
     y = None
     if path.is_dir():
@@ -410,7 +503,7 @@ def read_images(spec: str | Path, shape: tuple[int, ...], also: str = "",
         names = [str(f.relative_to(path)) for f in files] if len(files) == len(x) else [str(i) for i in range(len(x))]
     elif path.suffix.lower() in IMAGE_EXTENSIONS:
         if len(shape) != 3:
-            raise UserError(f"{text} is an image, but {what} vectors of shape {list(shape)}")
+            raise UserError(f"IMAGES {text!r} is an image, but {what} vectors of shape {list(shape)}")
         pixels = _read_image(path, gray=shape[0] == 1)  # [H, W, C] uint8
         x = uint8_to_model(pixels).permute(2, 0, 1)[None]  # [1, C, H, W]
         names = [path.name]
@@ -419,10 +512,9 @@ def read_images(spec: str | Path, shape: tuple[int, ...], also: str = "",
         x, y = data.x, data.y
         names = [f"{path.name}[{i}]" for i in range(len(x))]
     else:
-        raise UserError(f"images {text!r} is a {path.suffix or 'suffix-less'} file; expected a folder, an image "
-                        f"({', '.join(IMAGE_EXTENSIONS)}), .npy or .npz")
+        raise UserError(f"IMAGES {text!r} is a {path.suffix or 'suffix-less'} file; expected {forms}")
     if x.dim() == 4 and len(shape) == 3:
         x = resize_images(convert_channels(x, shape[0]), shape[-1])  # the model's channels and size
     if tuple(x.shape[1:]) != tuple(shape):
-        raise UserError(f"images from {text} have shape {list(x.shape[1:])}; {what} {list(shape)}")
-    return x.float().contiguous(), y, names
+        raise UserError(f"IMAGES {text!r} have shape {list(x.shape[1:])}; {what} {list(shape)}")
+    return Images(x.float().contiguous(), y, names)

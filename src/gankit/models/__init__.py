@@ -1,7 +1,11 @@
 """Build G and D from a config. Every model has the same call:
 
 ``G(z, c=None) -> x`` with x of shape [N, *data_shape], and ``D(x, c=None) -> logits`` of shape
-[N]; both expose ``z_dim``, ``c_dim`` (0 = unconditional) and ``data_shape``.
+[N]; both expose ``z_dim``, ``c_dim`` (0 = unconditional) and ``data_shape``, and G its prior
+``z_dist``. Every D splits into ``D.features(x, c)`` (the penultimate features phi(x), what
+inversion, anomaly scores and feature losses compare) and its head ``D.logits(phi, c)``, with
+``D(x, c) == D.logits(D.features(x, c), c)``; nothing outside this package needs to know which
+architecture it holds.
 
 Example:
     >>> import torch
@@ -34,8 +38,9 @@ def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], x_mean: torch.T
     """
     g = cfg.G
     if g.arch == "dcgan":
-        return DCGANGenerator(cfg.z_dim, tuple(data_shape), g.base_channels, c_dim=cfg.c_dim)
-    G = MLPGenerator(cfg.z_dim, tuple(data_shape), g.hidden, act=g.act, norm=g.norm, out=g.out, c_dim=cfg.c_dim)
+        return DCGANGenerator(cfg.z_dim, tuple(data_shape), g.base_channels, c_dim=cfg.c_dim, z_dist=cfg.z_dist)
+    G = MLPGenerator(cfg.z_dim, tuple(data_shape), g.hidden, act=g.act, norm=g.norm, out=g.out, c_dim=cfg.c_dim,
+                     z_dist=cfg.z_dist)
     if g.init == "uniform":
         init_uniform(G, g.init_range)
         if x_mean is not None:

@@ -52,11 +52,13 @@ def _check_image_shape(data_shape: tuple[int, ...]) -> tuple[int, int]:
 class DCGANGenerator(nn.Module):
     """z (+ label embedding) -> project to [C0, s0, s0] -> n x (ConvT stride 2, BN, ReLU) -> tanh image."""
 
-    def __init__(self, z_dim: int, data_shape: tuple[int, ...], base_channels: int = 64, c_dim: int = 0):
+    def __init__(self, z_dim: int, data_shape: tuple[int, ...], base_channels: int = 64, c_dim: int = 0,
+                 z_dist: str = "normal"):
         super().__init__()
         channels, size = _check_image_shape(tuple(data_shape))
         n, s0 = levels(size)
         self.z_dim, self.c_dim, self.data_shape = z_dim, c_dim, tuple(data_shape)
+        self.z_dist = z_dist  # the prior G was trained with: "normal" or "uniform" (gankit.models.sample_z)
         self.embed = nn.Embedding(c_dim, c_dim) if c_dim else None
         widths = [base_channels * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 28x28: [128, 64]
         self.s0, self.c0 = s0, widths[0]
@@ -102,7 +104,12 @@ class DCGANDiscriminator(nn.Module):
         self.embed = nn.Embedding(c_dim, feat + mbd) if c_dim and cond == "projection" else None
         init_dcgan(self)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """phi(x): the flattened output of the last convolution block [N / pac, channels * s0 * s0].
+
+        Per sample (or pack): minibatch discrimination belongs to the head (:meth:`logits`). A
+        ``cond="concat"`` D sees the label as constant one-hot planes, as in training.
+        """
         check_input("x", x, self.data_shape)
         check_labels(self, c, len(x))
         if self.pac > 1:
@@ -114,10 +121,16 @@ class DCGANDiscriminator(nn.Module):
         if self.c_dim and self.cond == "concat":
             planes = nn.functional.one_hot(c, self.c_dim).to(x.dtype)[:, :, None, None]  # [N, c_dim, 1, 1]
             x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)
-        feats = self.body(x)  # [N, feat]: phi(x)
+        return self.body(x)  # [N / pac, feat]: phi(x)
+
+    def logits(self, feats: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """The head: features [N / pac, feat] (from :meth:`features`) -> logits [N / pac]."""
         if self.mbd is not None:
             feats = self.mbd(feats)  # [N, feat + B]: Salimans et al. 2016, 3.2
         logit = self.head(feats).squeeze(1)
         if self.embed is not None:  # projection discriminator, Miyato & Koyama 2018
             logit = logit + (self.embed(c) * feats).sum(1)
         return logit  # [N / pac]
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.logits(self.features(x, c), c)

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.errors import UserError
+
 __all__ = ["norm_layer", "UNet", "ResnetBlock", "ResnetGenerator", "PatchDiscriminator"]
 
 NORMS = ("batch", "instance", "none")
@@ -181,5 +183,15 @@ class PatchDiscriminator(nn.Module):
                    nn.Conv2d(nxt, 1, 4, 1, 1)]
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """The feature map before the last convolution, [N, C', h', w'] (unconditional: ``c`` must be None)."""
+        if c is not None:
+            raise UserError("a PatchDiscriminator takes no class labels; pix2pix conditions it through the channels")
+        return self.net[:-1](x)
+
+    def logits(self, feats: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """The head: the last convolution, features -> logit map [N, 1, h, w]."""
+        return self.net[-1](feats)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.logits(self.features(x, c), c)

@@ -86,9 +86,10 @@ class MLPGenerator(nn.Module):
     """G(z) = out(W_L h_{L-1} + b), h_i = act(norm(W_i h_{i-1} + b_i)); returns [N, *data_shape]."""
 
     def __init__(self, z_dim: int, data_shape: tuple[int, ...], hidden: tuple[int, ...],
-                 act: str = "relu", norm: str = "none", out: str = "tanh", c_dim: int = 0):
+                 act: str = "relu", norm: str = "none", out: str = "tanh", c_dim: int = 0, z_dist: str = "normal"):
         super().__init__()
         self.z_dim, self.c_dim, self.data_shape, self.out = z_dim, c_dim, tuple(data_shape), out
+        self.z_dist = z_dist  # the prior G was trained with: "normal" or "uniform" (gankit.models.sample_z)
         # Conditional G (Mirza & Osindero 2014): a learned label embedding concatenated to z.
         self.embed = nn.Embedding(c_dim, c_dim) if c_dim else None
         layers: list[nn.Module] = []
@@ -170,16 +171,27 @@ class MLPDiscriminator(nn.Module):
         layers.append(nn.Linear(width + mbd, 1))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """phi(x): the penultimate features [N / pac, hidden[-1]], the input of the last linear layer.
+
+        Per sample (or pack): minibatch discrimination, which compares samples, belongs to the head
+        (:meth:`logits`). A ``cond="concat"`` D sees the label here, as in training.
+        """
         check_input("x", x, self.data_shape)
         check_labels(self, c, len(x))
         h = pack(x.flatten(1), self.pac) if self.pac > 1 else x.flatten(1)  # [N / pac, pac * F]
         if self.embed is not None and self.cond == "concat":
             h = torch.cat([h, self.embed(c)], dim=1)  # [N, F + c_dim]
-        feats = self.net[:-1](h)  # [N / pac, width]: phi(x)
+        return self.net[:-1](h)  # [N / pac, width]: phi(x)
+
+    def logits(self, feats: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """The head: features [N / pac, width] (from :meth:`features`) -> logits [N / pac]."""
         if self.mbd is not None:
             feats = self.mbd(feats)  # [N / pac, width + B]
         logit = self.net[-1](feats).squeeze(1)  # [N / pac] logits
         if self.embed is not None and self.cond == "projection":
             logit = logit + (self.embed(c) * feats).sum(1)  # psi(phi(x)) + <e(c), phi(x)>
         return logit
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.logits(self.features(x, c), c)
