@@ -2,7 +2,7 @@
 
 For a trained run, per seed: train an encoder (``gankit fit-encoder``, f-AnoGAN's izi_f loss),
 then invert the first N images of the run's test split by
-- ``optimize``: Adam on z from ``restarts`` random starts (gankit.apps.latent.invert);
+- ``optimize``: Adam on z from ``restarts`` random starts (gankit.apps.invert.invert);
 - ``encoder``: z = E(x), one pass;
 - ``hybrid``: the search with E(x) as one more start.
 Each row records the mean reconstruction error (mean squared pixel error on the [-1, 1] scale)
@@ -30,7 +30,8 @@ METHODS = ("optimize", "encoder", "hybrid")
 
 
 def run_seed(run: str, seed: int, n: int, steps: int, restarts: int, encoder_steps: int) -> list[dict]:
-    from gankit.apps.latent import encode_best_class, fit_encoder, invert, load_encoder, load_images
+    from gankit.apps.encoder import encode_best_class, fit_encoder, load_encoder
+    from gankit.apps.invert import invert, load_images
     from gankit.generate import load_generator
 
     G, cfg, _ = load_generator(run)

@@ -135,7 +135,8 @@ def test_cli_scores_and_files(zero_run, tmp_path, capsys):
 @pytest.mark.parametrize("args, fragment", [
     (["anomaly", "fit", "--data", "digits", "--normal-classes", "0,12", "--steps", "1"], "unknown class 12"),
     (["anomaly", "fit", "--data", "digits", "--normal-classes", "a,b", "--steps", "1"], "--normal-classes"),
-    (["anomaly", "score", "RUN", "bogus:1"], "IMAGES must be"),
+    (["anomaly", "score", "RUN", "bogus:1"], "IMAGES 'bogus:1': no such file or folder"),
+    (["anomaly", "score", "RUN", "test:3-1"], "the end is before the start"),
     (["anomaly", "score", "RUN", "test:5000"], "out of range"),
     (["anomaly", "score", "RUN", "test:all", "--out", "s.txt"], ".csv or .json"),
 ])

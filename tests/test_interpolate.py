@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.apps.latent import POOR_RECONSTRUCTION, interpolate, invert, latent_paths, tile_scale
+from gankit.apps.interpolate import POOR_RECONSTRUCTION, interpolate, latent_paths
+from gankit.apps.invert import invert, tile_scale
 from gankit.config import apply_overrides, load_preset
 from gankit.data import build_dataset
 from gankit.generate import load_generator

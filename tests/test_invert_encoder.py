@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from gankit.apps.anomaly import Encoder, izi_f
-from gankit.apps.latent import ENCODER_NAME, encode_best_class, fit_encoder, invert, load_encoder
+from gankit.apps.encoder import ENCODER_NAME, Encoder, encode_best_class, fit_encoder, izi_f, load_encoder
+from gankit.apps.invert import invert
 from gankit.config import apply_overrides, load_preset
 from gankit.models import build_generator, sample_z
 from gankit.train import train

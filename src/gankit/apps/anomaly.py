@@ -42,6 +42,7 @@ import copy
 import math
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -50,17 +51,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from gankit.apps.encoder import (ANOMALY_FORMAT, ANOMALY_NAME, ANOMALY_VERSION, Encoder, d_features, encoder_from_state,
+                                 read_encoder_file, save_encoder, train_encoder)
+from gankit.apps.invert import invert
 from gankit.config import RunConfig, apply_overrides, from_dict, load_preset, to_dict, validate
 from gankit.errors import UserError
 from gankit.models import build_discriminator, build_generator, sample_z
 
-__all__ = ["ANOMALY_NAME", "ANOMALY_FORMAT", "DIGITS_OVERRIDES", "Encoder", "AnomalyModel", "FitResult", "fit",
-           "load_anomaly", "d_features", "train_encoder", "izi_f", "anogan_score", "score_anogan", "score_fanogan", "score_pca", "score_knn",
-           "auroc", "parse_classes", "load_images", "score_images"]
-
-ANOMALY_NAME = "anomaly.pt"
-ANOMALY_FORMAT = "gankit-anomaly"
-ANOMALY_VERSION = 1
+__all__ = ["ANOMALY_NAME", "ANOMALY_FORMAT", "DIGITS_OVERRIDES", "AnomalyModel", "FitResult", "fit", "load_anomaly",
+           "d_features", "anogan_score", "score_anogan", "score_fanogan", "score_pca", "score_knn", "auroc",
+           "parse_classes", "load_images", "score_images"]
 
 #: An MLP GAN small enough for the 8x8 bundled digits to train in well under a minute on one CPU
 #: thread; used by benchmarks/anomaly_digits.py and the tests (on top of the ``quick`` preset).
@@ -69,50 +69,7 @@ DIGITS_OVERRIDES = ("data.name=digits", "z_dim=16", "G.hidden=[128, 256]", "G.no
                     "train.ckpt_every=100000", "train.log_every=500", "train.threads=1")
 
 
-# ------------------------------------------------------------------------------------------ nets
-
-
-class Encoder(nn.Module):
-    """E(x) -> z: an MLP over the flattened image with LeakyReLU(0.2) hidden layers.
-
-    The output is linear for Gaussian z and sqrt(3) tanh(.) for uniform z (so E(x) stays in the
-    prior's box [-sqrt 3, sqrt 3]^d, as f-AnoGAN's tanh output keeps z in [-1, 1]^d).
-    """
-
-    def __init__(self, data_shape: Sequence[int], z_dim: int, hidden: Sequence[int] = (256, 128),
-                 z_dist: str = "normal"):
-        super().__init__()
-        self.data_shape, self.z_dim, self.hidden, self.z_dist = tuple(data_shape), int(z_dim), tuple(hidden), z_dist
-        layers: list[nn.Module] = []
-        width = math.prod(self.data_shape)
-        for h in self.hidden:
-            layers += [nn.Linear(width, h), nn.LeakyReLU(0.2)]
-            width = h
-        layers.append(nn.Linear(width, self.z_dim))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.net(x.flatten(1))  # [N, z_dim]
-        return 3 ** 0.5 * torch.tanh(z) if self.z_dist == "uniform" else z
-
-
-def d_features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """f(x): D's penultimate features [N, F], the input of its last linear layer.
-
-    Read by a forward hook on that layer (``D.head`` for the DCGAN D, ``D.net[-1]`` for the MLP
-    and maxout D), so D's own forward pass runs unchanged. Needs an unconditional D without
-    packing (c_dim = 0, pac = 1): anomaly scores are per image.
-    """
-    if getattr(D, "c_dim", 0) or getattr(D, "pac", 1) != 1:
-        raise UserError("anomaly detection needs an unconditional discriminator without packing (c_dim = 0, D.pac = 1)")
-    last = D.head if hasattr(D, "head") else D.net[-1]
-    box: list[torch.Tensor] = []
-    handle = last.register_forward_pre_hook(lambda _m, args: box.append(args[0]))
-    try:
-        D(x)
-    finally:
-        handle.remove()
-    return box[0].flatten(1)
+# ------------------------------------------------------------------------------------------ fit
 
 
 @dataclass
@@ -132,9 +89,6 @@ class FitResult:
     anomaly: Path  # run_dir / anomaly.pt: the encoder and the scoring facts
     model: AnomalyModel
     encoder_loss: list[float]  # izi_f loss, mean over every 100 encoder steps
-
-
-# ------------------------------------------------------------------------------------------ fit
 
 
 def parse_classes(spec: str | Sequence[int] | None) -> list[int] | None:
@@ -200,7 +154,7 @@ def fit(cfg_or_preset: RunConfig | str = "quick", normal_classes: str | Sequence
         UserError: a bad preset, override, class or option.
     """
     from gankit.data import build_dataset
-    from gankit.train import resolve_device, train
+    from gankit.train import train
 
     cfg = load_preset(cfg_or_preset) if isinstance(cfg_or_preset, str) else cfg_or_preset
     extra = list(overrides) + ([f"train.steps={int(steps)}"] if steps is not None else [])
@@ -229,7 +183,6 @@ def fit(cfg_or_preset: RunConfig | str = "quick", normal_classes: str | Sequence
     result = train(train_cfg, out=out, progress=progress)
     G = copy.deepcopy(result.G_ema if cfg.train.ema > 0 else result.G)
     D = copy.deepcopy(result.D)
-    G.z_dist = cfg.z_dist
     device = next(G.parameters()).device
     for net in (G, D):
         net.eval().requires_grad_(False)
@@ -239,68 +192,9 @@ def fit(cfg_or_preset: RunConfig | str = "quick", normal_classes: str | Sequence
     info = {"kappa": float(kappa), "normal_classes": classes, "data": to_dict(original_data),
             "encoder_steps": encoder_steps, "encoder_lr": float(encoder_lr), "seed": seed,
             "encoder_loss_last": losses[-1], "n_normal_train": len(x_normal), "g_is_ema": cfg.train.ema > 0}
-    path = Path(result.run_dir) / ANOMALY_NAME
-    state = {"format": ANOMALY_FORMAT, "version": ANOMALY_VERSION, "E": {k: v.cpu() for k, v in E.state_dict().items()},
-             "encoder": {"data_shape": list(E.data_shape), "z_dim": E.z_dim, "hidden": list(E.hidden),
-                         "z_dist": E.z_dist}, **info}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    path = save_encoder(E, Path(result.run_dir) / ANOMALY_NAME, ANOMALY_FORMAT, ANOMALY_VERSION, **info)
     model = AnomalyModel(G=G, D=D, E=E, cfg=cfg, info={**info, "run_dir": str(result.run_dir)})
     return FitResult(run_dir=Path(result.run_dir), anomaly=path, model=model, encoder_loss=losses)
-
-
-def izi_f(G: nn.Module, D: nn.Module | None, E: nn.Module, x: torch.Tensor, kappa: float = 1.0,
-          c: torch.Tensor | None = None) -> torch.Tensor:
-    """Per image: mean over pixels of (x - G(E(x)))^2 + kappa * mean over features of (f(x) - f(G(E(x))))^2. [N].
-
-    ``kappa`` 0 is the plain izi loss (pixels only; D is not used and may be None). ``c``: labels
-    [N] for a conditional G (then kappa must be 0: D's features are read without labels).
-    """
-    x_hat = G(E(x), c)
-    residual = ((x - x_hat) ** 2).flatten(1).mean(1)
-    if kappa == 0:
-        return residual
-    feats = ((d_features(D, x) - d_features(D, x_hat)) ** 2).mean(1)
-    return residual + kappa * feats
-
-
-def train_encoder(G: nn.Module, D: nn.Module | None, x: torch.Tensor, z_dim: int, z_dist: str, steps: int = 2000,
-                  lr: float = 1e-3, hidden: Sequence[int] = (256, 128), kappa: float = 1.0, seed: int = 0,
-                  batch: int = 64, labels: torch.Tensor | None = None) -> tuple[Encoder, list[float]]:
-    """Train E: x -> z with G (and D) frozen, by the izi_f loss (:func:`izi_f`) on the images ``x``.
-
-    Adam (``lr``, betas (0.5, 0.999)) on random minibatches of ``batch`` images of ``x`` (on G's
-    device), seeded by ``seed`` (E's init and the minibatches). ``labels`` [N]: a conditional G's
-    labels of ``x`` (then ``kappa`` must be 0).
-
-    Returns:
-        (E in eval mode with gradients off, the loss averaged over every 100 steps).
-    """
-    if labels is not None and kappa:
-        raise UserError("the encoder of a conditional generator trains on pixels only: use kappa=0")
-    device = next(G.parameters()).device
-    torch.manual_seed(seed)
-    E = Encoder(tuple(x.shape[1:]), z_dim, tuple(hidden), z_dist).to(device)
-    opt = torch.optim.Adam(E.parameters(), lr=lr, betas=(0.5, 0.999))
-    gen = torch.Generator().manual_seed(seed)
-    xs = x.to(device)
-    ys = None if labels is None else labels.to(device)
-    batch = min(batch, len(xs))
-    losses, running = [], 0.0
-    E.train()
-    for step in range(steps):
-        idx = torch.randint(len(xs), (batch,), generator=gen).to(device)
-        loss = izi_f(G, D, E, xs[idx], kappa, None if ys is None else ys[idx]).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        running += float(loss.detach())
-        if (step + 1) % 100 == 0 or step + 1 == steps:
-            losses.append(running / ((step % 100) + 1))
-            running = 0.0
-    E.eval().requires_grad_(False)
-    return E, losses
 
 
 def load_anomaly(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> AnomalyModel:
@@ -313,23 +207,15 @@ def load_anomaly(run_dir: str | os.PathLike, device: str | torch.device = "cpu")
     path = run / ANOMALY_NAME
     if not path.is_file():
         raise UserError(f"{str(run)!r} has no {ANOMALY_NAME}; make one with `gankit anomaly fit`")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # not a file torch can read safely
-        raise UserError(f"{str(path)!r} is not a gankit anomaly file ({(str(e).splitlines() or [type(e).__name__])[0][:120]})") from None
-    if not isinstance(state, dict) or state.get("format") != ANOMALY_FORMAT or state.get("version") != ANOMALY_VERSION:
-        raise UserError(f"{str(path)!r} is not a gankit anomaly file of version {ANOMALY_VERSION}")
+    state = read_encoder_file(path, ANOMALY_FORMAT, ANOMALY_VERSION)
     ck = load_checkpoint(run)
     cfg = validate(from_dict(ck["config"]))
     shape = tuple(ck["data_shape"])
     G = build_generator(cfg, shape)
     G.load_state_dict(ck["G_ema" if state.get("g_is_ema") else "G"])
-    G.z_dist = cfg.z_dist
     D = build_discriminator(cfg, shape)
     D.load_state_dict(ck["D"])
-    enc = state["encoder"]
-    E = Encoder(enc["data_shape"], enc["z_dim"], enc["hidden"], enc["z_dist"])
-    E.load_state_dict(state["E"])
+    E = encoder_from_state(state)
     info = {k: v for k, v in state.items() if k not in ("format", "version", "E", "encoder")}
     info["run_dir"] = str(run)
     nets = [n.to(device).eval().requires_grad_(False) for n in (G, D, E)]
@@ -360,7 +246,7 @@ def score_anogan(G: nn.Module, D: nn.Module, x: torch.Tensor, lam: float = 0.1, 
     the paper does (its 500 backpropagation steps, lambda = 0.1), by Adam on z alone with a cosine
     learning-rate decay from ``lr`` to lr / 100; uniform z is clamped to the prior's box after
     each step. ``init`` = "random" starts from one z drawn from the prior (seed ``seed``), the
-    paper's start; "invert" starts from :func:`gankit.apps.latent.invert` (a least-squares fit of
+    paper's start; "invert" starts from :func:`gankit.apps.invert.invert` (a least-squares fit of
     G(z) to x with 4 restarts, ``steps`` // 2 steps each), which costs more but starts closer.
     Images are independent (the loss is a sum over images, Adam acts per coordinate, G and D are
     in eval mode), so batching does not change any image's result.
@@ -368,14 +254,12 @@ def score_anogan(G: nn.Module, D: nn.Module, x: torch.Tensor, lam: float = 0.1, 
     Returns:
         [N] scores on the CPU, or (score, residual, discrimination, z) with ``parts``.
     """
-    from gankit.apps.latent import invert
-
     if init not in ("random", "invert"):
         raise UserError(f"AnoGAN init must be 'random' or 'invert'; got {init!r}")
     if not isinstance(steps, int) or steps < 1:
         raise UserError(f"AnoGAN steps must be a positive integer; got {steps!r}")
     device = next(G.parameters()).device
-    dist = getattr(G, "z_dist", "normal")
+    dist = G.z_dist
     n = len(x)
     if init == "invert":
         z_all, _ = invert(G, x, steps=max(1, steps // 2), seed=seed)
@@ -470,54 +354,19 @@ def auroc(is_anomaly, scores) -> float:
 # ------------------------------------------------------------------------------------------ the command
 
 
-def _parse_indices(spec: str, n: int, where: str) -> list[int]:
-    if spec == "all":
-        return list(range(n))
-    out: list[int] = []
-    for part in spec.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not m:
-            raise UserError(f"bad index list {spec!r} in IMAGES; expected e.g. test:0,5,7 or test:0-99 or test:all")
-        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
-        if b < a:
-            raise UserError(f"bad index range {part.strip()!r} in IMAGES: the end is before the start")
-        out.extend(range(a, b + 1))
-    bad = [i for i in out if i >= n]
-    if bad:
-        raise UserError(f"index {bad[0]} is out of range: {where} has {n} images, valid indices 0..{n - 1}")
-    return out
-
-
 def load_images(spec: str, model: AnomalyModel) -> tuple[torch.Tensor, torch.Tensor | None, list[int] | None]:
-    """IMAGES of ``gankit anomaly score``: (x [N, *shape], labels [N] or None, indices or None).
+    """IMAGES of ``gankit anomaly score``: (x [N, *shape], labels [N] or None, dataset indices or None).
 
-    ``test:I,J,...`` / ``train:A-B`` / ``test:all``: images of the run's original dataset (before
-    the normal-class filter) by index; a ``.npy`` / ``.npz`` file or an image folder: read by
-    gankit's own loaders (an .npz's "y" gives labels; a folder of class subfolders too).
+    :func:`gankit.data.images.read_images` with the run's *original* dataset (before the
+    normal-class filter) for ``test:I,J,...`` / ``train:A-B`` / ``test:all``; also a folder of
+    images, an image file or a .npy / .npz ("y" gives labels; a folder of class subfolders too).
     """
     from gankit.config import DataConfig
-    from gankit.data import build_dataset
-    from gankit.data.images import load_array_file, load_image_folder
+    from gankit.data.images import read_images
 
-    shape = tuple(model.G.data_shape)
-    m = re.fullmatch(r"(train|test|all):(.+)", spec)
-    if m:
-        data = build_dataset(from_dict(model.info["data"], DataConfig), m.group(1))
-        idx = _parse_indices(m.group(2), len(data), f"the {m.group(1)} split of {data.name}")
-        x, y, index = data.x[idx], None if data.y is None else data.y[idx], idx
-    else:
-        path = Path(spec).expanduser()
-        if path.is_dir():
-            u = load_image_folder(path, shape[-1] if len(shape) == 3 else 0, shape[0] if len(shape) == 3 else 0)
-        elif path.is_file() and path.suffix.lower() in (".npy", ".npz"):
-            u = load_array_file(path)
-        else:
-            raise UserError(f"IMAGES must be test:I,J (indices of the run's test split), a .npy / .npz file or an "
-                            f"image folder; got {spec!r}")
-        x, y, index = u.x, u.y, None
-    if tuple(x.shape[1:]) != shape:
-        raise UserError(f"the images have shape {list(x.shape[1:])} but this run's G draws {list(shape)}")
-    return x, y, index
+    images = read_images(spec, tuple(model.G.data_shape), dataset=from_dict(model.info["data"], DataConfig),
+                         what="this run's G draws")
+    return images.x, images.y, images.index
 
 
 def score_images(run_dir: str | os.PathLike, images: str, method: str = "fanogan", out: str | os.PathLike | None = None,
@@ -528,8 +377,6 @@ def score_images(run_dir: str | os.PathLike, images: str, method: str = "fanogan
     "is_anomaly" (labels outside the normal classes, or None), "auroc" (when labels give both
     normal and anomalous images, else None), "seconds_per_image", "out" (path or None).
     """
-    import time
-
     if method not in ("fanogan", "anogan"):
         raise UserError(f"--method must be fanogan or anogan; got {method!r}")
     out_path = None if out is None else Path(out)

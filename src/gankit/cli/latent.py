@@ -36,7 +36,7 @@ Examples:
               help="Gaussian z: weight of ||z||^2 / z_dim in the inversion's loss (keeps z near the prior).")
 def interpolate(run, steps, between_real, between_seeds, pairs, seed, mode, out, split, invert_steps, restarts, prior_weight):
     """Walk through latent space between two z and draw G along the path (the paper's Figure 3)."""
-    from gankit.apps.latent import POOR_RECONSTRUCTION, interpolate_run
+    from gankit.apps.interpolate import POOR_RECONSTRUCTION, interpolate_run
 
     res = interpolate_run(run, out=out, steps=steps, pairs=pairs, seed=seed, mode=mode, between_real=between_real,
                           split=split, invert_steps=invert_steps, restarts=restarts, prior_weight=prior_weight,
@@ -83,7 +83,7 @@ def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prio
     (examples of the run's dataset). Prints each image's reconstruction error (mean squared, on
     the [-1, 1] pixel scale).
     """
-    from gankit.apps.latent import invert_run
+    from gankit.apps.invert import invert_run
 
     res = invert_run(run, images, out=out, steps=steps, restarts=restarts, seed=seed, features=features,
                      feature_weight=feature_weight, prior_weight=prior_weight, method=method)
@@ -111,7 +111,7 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the encoder's init and minibatches.")
 def fit_encoder_cmd(run, steps, kappa, seed):
     """Train an encoder E: x -> z for a trained GAN (G and D frozen); writes RUN_DIR/encoder.pt for `invert --method encoder|hybrid`."""
-    from gankit.apps.latent import fit_encoder
+    from gankit.apps.encoder import fit_encoder
 
     res = fit_encoder(run, steps=steps, kappa=kappa, seed=seed)
     click.echo(f"wrote {res['path']} (kappa {res['kappa']:g}; loss {res['loss'][0]:.4f} -> {res['loss'][-1]:.4f})")
@@ -137,7 +137,7 @@ Examples:
 @click.option("--out", default="arithmetic.png", show_default=True, help="A .png strip or a .npz of arrays.")
 def arithmetic(run, plus, minus, n, noise, seed, invert_steps, restarts, out):
     """Latent arithmetic: z = sum(--plus) - sum(--minus), drawn beside its operands (Radford et al. 2016, 6.3)."""
-    from gankit.apps.latent import arithmetic as run_arithmetic
+    from gankit.apps.arithmetic import arithmetic as run_arithmetic
 
     res = run_arithmetic(run, list(plus), list(minus), out=out, n=n, seed=seed, noise=noise,
                          invert_steps=invert_steps, restarts=restarts)
