@@ -184,10 +184,29 @@ def test_cli_invert_folder_image_and_npy(digits_run, digits_test, tmp_path, caps
     np.testing.assert_allclose(a["x"], digits_test.x[[1, 2, 9]].numpy(), atol=1.5 / 255)  # the .npy, scaled to [-1, 1]
 
 
+def test_cli_invert_takes_index_ranges(digits_run, digits_test, tmp_path, capsys):
+    """``test:0-99`` (the syntax of ``gankit anomaly score``) works for invert too: one IMAGES reader."""
+    code, out, err = _run(["invert", str(digits_run), "test:0-99", "--steps", "2", "--restarts", "1",
+                           "--out", str(tmp_path / "r.npz")], capsys)
+    assert code == 0, err
+    a = np.load(tmp_path / "r.npz")
+    assert list(a["names"]) == [f"test:{i}" for i in range(100)] and a["z"].shape == (100, 8)
+    assert np.array_equal(a["x"], digits_test.x[:100].numpy()) and list(a["labels"]) == digits_test.y[:100].tolist()
+    assert out.splitlines()[-1].startswith("wrote 100 z to ")
+    code, out, err = _run(["invert", str(digits_run), "test:3,10-11", "--steps", "2", "--restarts", "1",
+                           "--out", str(tmp_path / "m.npz")], capsys)
+    assert code == 0, err
+    assert list(np.load(tmp_path / "m.npz")["names"]) == ["test:3", "test:10", "test:11"]
+
+
 @pytest.mark.parametrize("args,needle", [
     (["test:a,b"], "bad image spec"),
     (["test:"], "bad image spec"),
     (["test:0,359"], "0..358"),
+    (["test:0-359"], "index 359 is out of range"),
+    (["test:9-2"], "the end is before the start"),
+    (["test:0;1"], "e.g. test:0,5,9 or test:0-99 or test:all"),
+    (["valid:0-3"], "IMAGES 'valid:0-3': no such file or folder; expected a folder of images"),
     (["{d}/missing"], "no such file or folder"),
     (["{d}/notes.txt"], ".txt file"),
     (["test:0", "--out", "{d}/z.png"], ".npz"),

@@ -46,7 +46,8 @@ def anomaly_fit(preset, data_name, normal_classes, out, steps, encoder_steps, ka
 
 
 @anomaly.command("score", epilog="""\b
-IMAGES: test:I,J,... or test:A-B or test:all (the run's dataset, all classes), a .npy / .npz, or an image folder.
+IMAGES: test:I,J,... or test:A-B or test:all (the run's dataset, all classes; train: and all: too),
+a .npy / .npz, an image file or an image folder (the same reader as `gankit invert`).
 Examples:
   gankit anomaly score runs/00000-quick test:all --out scores.csv
   gankit anomaly score runs/00000-quick test:0,1,2 --method anogan

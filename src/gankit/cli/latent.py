@@ -24,7 +24,8 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the random z (and of the inversion's starts).")
 @click.option("--mode", type=click.Choice(["auto", "slerp", "lerp"]), default="auto", show_default=True,
-              help="Path: slerp (great circle) or lerp (straight line); auto = slerp for Gaussian z, lerp for uniform z.")
+              help="Path: slerp (great circle) or lerp (straight line); "
+                   "auto = slerp for Gaussian z, lerp for uniform z.")
 @click.option("--out", default="interpolation.png", show_default=True, help="A .png picture or a .npz of arrays.")
 @click.option("--split", default="test", show_default=True,
               help="Split the --between-real indices refer to: test, train or all.")
@@ -34,7 +35,8 @@ Examples:
               help="Random starts of the inversion; the best is kept.")
 @click.option("--prior-weight", "prior_weight", type=float, default=0.0, show_default=True,
               help="Gaussian z: weight of ||z||^2 / z_dim in the inversion's loss (keeps z near the prior).")
-def interpolate(run, steps, between_real, between_seeds, pairs, seed, mode, out, split, invert_steps, restarts, prior_weight):
+def interpolate(run, steps, between_real, between_seeds, pairs, seed, mode, out, split, invert_steps, restarts,
+                prior_weight):
     """Walk through latent space between two z and draw G along the path (the paper's Figure 3)."""
     from gankit.apps.interpolate import POOR_RECONSTRUCTION, interpolate_run
 
@@ -48,14 +50,16 @@ def interpolate(run, steps, between_real, between_seeds, pairs, seed, mode, out,
                        f"(mean squared, [-1, 1] scale; {rel:.3g} of the data's variance)")
         for idx, rel, poor in zip(res["index"], res["relative_error"], res["poor"]):
             if poor:
-                click.echo(f"warning: example {idx} is poorly reconstructed ({rel:.3g} > {POOR_RECONSTRUCTION} of the data's "
-                           f"variance): the path starts or ends at G's nearest image, not at the example", err=True)
+                click.echo(f"warning: example {idx} is poorly reconstructed ({rel:.3g} > {POOR_RECONSTRUCTION} "
+                           f"of the data's variance): the path starts or ends at G's nearest image, not at the example",
+                           err=True)
     click.echo(f"wrote {res['rows']} {res['mode']} path(s) of {steps} steps to {res['out']}")
 
 
 @click.command("invert", epilog="""\b
 Examples:
   gankit invert runs/00000-quick test:0,1,2,3 --out z.npz           # examples of the run's own test split
+  gankit invert runs/00000-quick test:0-99 --out z.npz              # a range (both ends included)
   gankit invert runs/00000-quick ./my_digits --out z.npz --features digits
   gankit invert runs/00000-quick digit.png --out z.npz --steps 1000 --restarts 8
   gankit invert runs/00000-quick/checkpoint.pt images.npy --out z.npz --features D --feature-weight 0.3
@@ -64,7 +68,8 @@ Examples:
 @click.argument("run", metavar="RUN_DIR|CKPT")
 @click.argument("images", metavar="IMAGES")
 @click.option("--out", default="z.npz", show_default=True,
-              help="The .npz of z (and c), reconstructions and errors; a PNG of originals over reconstructions goes beside it.")
+              help="The .npz of z (and c), reconstructions and errors; "
+                   "a PNG of originals over reconstructions goes beside it.")
 @click.option("--steps", type=int, default=500, show_default=True, help="Adam steps per start.")
 @click.option("--restarts", type=int, default=4, show_default=True, help="Random starts per image; the best is kept.")
 @click.option("--features", type=click.Choice(["none", "D", "digits"]), default="none", show_default=True,
@@ -75,13 +80,14 @@ Examples:
               help="Gaussian z: weight of ||z||^2 / z_dim in the loss (keeps z near the prior).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the starting points.")
 @click.option("--method", type=click.Choice(["optimize", "encoder", "hybrid"]), default="optimize", show_default=True,
-              help="Search from random starts; the run's encoder E(x) in one pass; or the search with E(x) as one more start.")
+              help="Search from random starts; the run's encoder E(x) in one pass; "
+                   "or the search with E(x) as one more start.")
 def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prior_weight, seed, method):
     """Find the z (and c) whose G(z) best matches each image; write z, reconstructions and errors.
 
-    IMAGES: a folder of images, one image file, a .npy / .npz array, or train:I,J,K / test:I,J,K
-    (examples of the run's dataset). Prints each image's reconstruction error (mean squared, on
-    the [-1, 1] pixel scale).
+    IMAGES: a folder of images, one image file, a .npy / .npz array, or SPLIT:INDICES, examples of
+    the run's dataset (SPLIT train, test or all; INDICES like 0,5,9 or 0-99 or all). Prints each
+    image's reconstruction error (mean squared, on the [-1, 1] pixel scale).
     """
     from gankit.apps.invert import invert_run
 
@@ -96,7 +102,8 @@ def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prio
         elif res["labels"] is not None:
             extra = f" (label {int(res['labels'][k])})"
         click.echo(f"{name}{extra}: reconstruction error {err:.4f}")
-    click.echo(f"wrote {len(res['names'])} z to {res['out']}" + (f" and the picture {res['png']}" if res["png"] else ""))
+    picture = f" and the picture {res['png']}" if res["png"] else ""
+    click.echo(f"wrote {len(res['names'])} z to {res['out']}{picture}")
 
 
 @click.command("fit-encoder", epilog="""\b
@@ -110,7 +117,10 @@ Examples:
               help="Weight of D's feature error (f-AnoGAN's izi_f); default 1, or 0 for a conditional G.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the encoder's init and minibatches.")
 def fit_encoder_cmd(run, steps, kappa, seed):
-    """Train an encoder E: x -> z for a trained GAN (G and D frozen); writes RUN_DIR/encoder.pt for `invert --method encoder|hybrid`."""
+    """Train an encoder E: x -> z for a trained GAN (G and D frozen).
+
+    Writes RUN_DIR/encoder.pt, which `gankit invert --method encoder|hybrid` uses.
+    """
     from gankit.apps.encoder import fit_encoder
 
     res = fit_encoder(run, steps=steps, kappa=kappa, seed=seed)
