@@ -24,7 +24,8 @@ def cond_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def plain_run(tmp_path_factory):
-    return train(apply_overrides(load_preset("quick"), TINY), out=tmp_path_factory.mktemp("gan"), progress=False).run_dir
+    cfg = apply_overrides(load_preset("quick"), TINY)
+    return train(cfg, out=tmp_path_factory.mktemp("gan"), progress=False).run_dir
 
 
 def test_balanced_labels_and_uint8_round_trip():
@@ -71,9 +72,11 @@ def test_unconditional_or_bad_n_is_one_line(plain_run, tmp_path, capsys, args, f
 
 
 def test_cli_bad_classes_and_non_empty_folder(cond_run, tmp_path, capsys):
-    code, _, err = run(["augment", str(cond_run), "--n", "5", "--out", str(tmp_path / "a.npz"), "--classes", "1,x"], capsys)
+    code, _, err = run(["augment", str(cond_run), "--n", "5", "--out", str(tmp_path / "a.npz"), "--classes", "1,x"],
+                       capsys)
     assert code == 2 and "--classes expects comma-separated" in err
-    code, _, err = run(["augment", str(cond_run), "--n", "5", "--out", str(tmp_path / "a.npz"), "--classes", "12"], capsys)
+    code, _, err = run(["augment", str(cond_run), "--n", "5", "--out", str(tmp_path / "a.npz"), "--classes", "12"],
+                       capsys)
     assert code == 2 and "--classes must lie in 0..9" in err
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x.txt").write_text("x")

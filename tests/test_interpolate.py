@@ -176,7 +176,8 @@ def _tiles_from_png(path, rows, cols, side):
     img = np.asarray(Image.open(path))
     assert img.shape == ((rows * (side + 1) + 1) * scale, (cols * (side + 1) + 1) * scale), img.shape
     img = img[::scale, ::scale]
-    return np.stack([np.stack([img[1 + r * (side + 1): 1 + r * (side + 1) + side, 1 + c * (side + 1): 1 + c * (side + 1) + side]
+    step = side + 1
+    return np.stack([np.stack([img[1 + r * step: 1 + r * step + side, 1 + c * step: 1 + c * step + side]
                                for c in range(cols)]) for r in range(rows)])
 
 
@@ -222,7 +223,8 @@ def test_cli_between_real(digits_run, tmp_path, capsys):
     assert lines[1].startswith(f"test example 11 (label {int(test.y[11])}): reconstruction error ")
     assert "wrote 1 slerp path(s) of 5 steps" in lines[-1]
     tiles = _tiles_from_png(tmp_path / "r.png", 1, 7, 8)  # real, 5 along the path, real
-    assert np.array_equal(tiles[0, 0], _to_uint8(test.x[4, 0])) and np.array_equal(tiles[0, -1], _to_uint8(test.x[11, 0]))
+    assert np.array_equal(tiles[0, 0], _to_uint8(test.x[4, 0]))
+    assert np.array_equal(tiles[0, -1], _to_uint8(test.x[11, 0]))
     code, out, err = _run(args + ["--out", str(tmp_path / "r.npz")], capsys)
     assert code == 0, err
     a = np.load(tmp_path / "r.npz")

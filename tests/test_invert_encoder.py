@@ -62,8 +62,8 @@ def test_izi_loss_matches_its_formula():
 
 
 def test_fit_encoder_learns_and_invert_uses_it(run, tmp_path, capsys):
-    code, out, err = run_cli(["invert", str(run), "test:0,1,2", "--method", "encoder", "--out", str(tmp_path / "e.npz")],
-                             capsys)
+    code, out, err = run_cli(["invert", str(run), "test:0,1,2", "--method", "encoder",
+                              "--out", str(tmp_path / "e.npz")], capsys)
     assert code == 2 and "has no encoder" in err and "gankit fit-encoder" in err and err.count("\n") == 1
     code, out, err = run_cli(["fit-encoder", str(run), "--steps", "300"], capsys)
     assert code == 0 and ENCODER_NAME in out, err
@@ -92,7 +92,8 @@ def test_fit_encoder_learns_and_invert_uses_it(run, tmp_path, capsys):
     with torch.no_grad():
         z = E(torch.from_numpy(a["x"]))
         torch.testing.assert_close(torch.from_numpy(a["z"]), z)
-        torch.testing.assert_close(torch.from_numpy(a["error"]), ((G(z) - torch.from_numpy(a["x"])) ** 2).mean(dim=(1, 2, 3)))
+        err = ((G(z) - torch.from_numpy(a["x"])) ** 2).mean(dim=(1, 2, 3))
+        torch.testing.assert_close(torch.from_numpy(a["error"]), err)
 
 
 def test_encoder_of_a_conditional_gan_picks_the_best_class(tmp_path_factory):

@@ -32,7 +32,8 @@ def _small(c_dim=0, seed=0, d_arch="mlp"):
 
 @pytest.fixture
 def one_thread():
-    """One intra-op thread: the digits CNN's small convolutions run ~20x slower with two threads on a busy 2-core box."""
+    """One intra-op thread: the digits CNN's small convolutions run ~20x slower with two threads on a busy
+    2-core box."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -145,13 +146,15 @@ def test_cli_invert_npz_and_png(digits_run, digits_test, tmp_path, capsys):
                             "feature_weight", "prior_weight", "labels", "method", "encoder"}
     assert a["z"].shape == (3, 8) and a["recon"].shape == a["x"].shape == (3, 1, 8, 8) and a["error"].shape == (3,)
     assert str(a["method"]) == "optimize" and str(a["encoder"]) == ""
-    assert list(a["names"]) == ["test:4", "test:11", "test:0"] and list(a["labels"]) == digits_test.y[[4, 11, 0]].tolist()
+    assert list(a["names"]) == ["test:4", "test:11", "test:0"]
+    assert list(a["labels"]) == digits_test.y[[4, 11, 0]].tolist()
     assert np.array_equal(a["x"], digits_test.x[[4, 11, 0]].numpy()) and str(a["features"]) == "none"
     G, _, _ = load_generator(digits_run)
     with torch.no_grad():
         recon = G(torch.from_numpy(a["z"]))
     np.testing.assert_allclose(a["recon"], recon.numpy(), atol=1e-6)
-    np.testing.assert_allclose(a["error"], ((recon - digits_test.x[[4, 11, 0]]) ** 2).flatten(1).mean(1).numpy(), rtol=1e-5)
+    expected = ((recon - digits_test.x[[4, 11, 0]]) ** 2).flatten(1).mean(1).numpy()
+    np.testing.assert_allclose(a["error"], expected, rtol=1e-5)
     for line, e in zip(lines[:3], a["error"]):
         assert line.endswith(f"reconstruction error {e:.4f}")
     tiles = _tiles(tmp_path / "z.png", 2, 3)  # originals over reconstructions
@@ -159,8 +162,9 @@ def test_cli_invert_npz_and_png(digits_run, digits_test, tmp_path, capsys):
     assert np.abs(tiles[1].astype(int) - _u8(recon)[:, 0]).max() <= 1
     # with the feature losses, from the checkpoint file
     for features in ("D", "digits"):
-        code, out, err = _run(["invert", str(digits_run / "checkpoint.pt"), "test:4", "--steps", "30", "--restarts", "1",
-                               "--features", features, "--out", str(tmp_path / f"{features}.npz")], capsys)
+        code, out, err = _run(["invert", str(digits_run / "checkpoint.pt"), "test:4", "--steps", "30",
+                               "--restarts", "1", "--features", features,
+                               "--out", str(tmp_path / f"{features}.npz")], capsys)
         assert code == 0, err
         b = np.load(tmp_path / f"{features}.npz")
         assert str(b["features"]) == features and float(b["feature_weight"]) == 0.1 and b["z"].shape == (1, 8)
@@ -253,8 +257,8 @@ def test_arithmetic_is_linear_in_z(digits_run, tmp_path, capsys):
     assert (tiles[0, 4] == 0).all()
     assert np.abs(tiles[1].astype(int) - _u8(samples)[:, 0]).max() <= 1
     # the same seed gives the same strip; n 0 gives one row
-    code, out, err = _run(["arithmetic", str(digits_run), "--plus", "seed:1", "--n", "0", "--out", str(tmp_path / "o.png")],
-                          capsys)
+    code, out, err = _run(["arithmetic", str(digits_run), "--plus", "seed:1", "--n", "0",
+                           "--out", str(tmp_path / "o.png")], capsys)
     assert code == 0 and _tiles(tmp_path / "o.png", 1, 2).shape == (1, 2, 8, 8)
 
 
@@ -291,7 +295,8 @@ def test_cli_arithmetic_bad_input_is_one_line(digits_run, tmp_path, capsys, args
 
 
 def test_cli_missing_run_is_one_line(tmp_path, capsys):
-    for cmd in (["invert", str(tmp_path / "nope"), "test:0"], ["arithmetic", str(tmp_path / "nope"), "--plus", "seed:1"]):
+    for cmd in (["invert", str(tmp_path / "nope"), "test:0"],
+                ["arithmetic", str(tmp_path / "nope"), "--plus", "seed:1"]):
         code, _, err = _run(cmd + ["--out", str(tmp_path / ("z.npz" if cmd[0] == "invert" else "s.png"))], capsys)
         lines = [line for line in err.splitlines() if line.strip()]
         assert code == 2 and len(lines) == 1 and "does not exist" in lines[0], err
@@ -304,7 +309,8 @@ def test_cli_interpolate_between_seeds(digits_run, tmp_path, capsys):
     assert "wrote 1 slerp path(s) of 4 steps" in out
     a = np.load(tmp_path / "b.npz")
     assert a["z"].shape == (1, 4, 8)
-    assert np.array_equal(a["z"][0, 0], seed_z(1, 8, "normal").numpy()) and np.array_equal(a["z"][0, -1], seed_z(2, 8, "normal").numpy())
+    assert np.array_equal(a["z"][0, 0], seed_z(1, 8, "normal").numpy())
+    assert np.array_equal(a["z"][0, -1], seed_z(2, 8, "normal").numpy())
     code, _, err = _run(["interpolate", str(digits_run), "--between", "1", "2", "--between-real", "0", "1",
                          "--out", str(tmp_path / "c.png")], capsys)
     assert code == 2 and "not both" in err
@@ -318,8 +324,8 @@ def test_load_discriminator(digits_run):
 
 def test_conditional_generator(tmp_path_factory, tmp_path, digits_test, capsys):
     cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
-                                                 "c_dim=10", "train.batch=16", "train.steps=5", "train.snapshot_every=5",
-                                                 "train.grid=10"])
+                                                 "c_dim=10", "train.batch=16", "train.steps=5",
+                                                 "train.snapshot_every=5", "train.grid=10"])
     run = train(cfg, out=tmp_path_factory.mktemp("cruns"), progress=False).run_dir
     # arithmetic: class:K adds nothing to z and sets the result's label; operands keep their own labels
     res = arithmetic(run, ["seed:1", "class:3"], ["seed:2"], out=tmp_path / "c.npz", n=2)
