@@ -45,8 +45,8 @@ def append_rows(path, rows: list[dict], command: str) -> None:
 
 def save_columns_in_two_blocks(columns: list, path) -> None:
     """A comparison picture: 16 examples as two blocks of 8 rows side by side, each row the
-    examples' columns (input | outputs ... | target), via gankit.translate.common.tile_columns."""
-    from gankit.translate.common import tile_columns
+    examples' columns (input | outputs ... | target), via gankit.systems.i2i.tile_columns."""
+    from gankit.systems.i2i import tile_columns
     from gankit.viz import save_image_grid
 
     tiles, k = tile_columns([c[:16] for c in columns])  # [16 * k, C, H, W], row-major per example

@@ -6,7 +6,7 @@ The claims measured (Zhu et al. 2017):
   error on the test split, in [-1, 1] pixel units (so 2 = everything wrong).
 - The translation keeps the content (section 5.1.4, Table 4: without the cycle loss, "GAN alone",
   the output looks like the other domain but loses the input's content). Measured with gankit's
-  digits classifier (``common.digits_scores``): its accuracy on G(a) and on F(b) against the
+  digits classifier (``gankit.metrics.translation.digits_scores``): its accuracy on G(a) and on F(b) against the
   source image's label, beside its accuracy on the real test images of each side (the ceiling of
   what a translated image can score, for a classifier trained on gray MNIST). Also the digits-FID
   of G(a) against real B and of F(b) against real A (lower: closer to the target domain).
@@ -35,7 +35,8 @@ from pathlib import Path
 import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
-from gankit.translate.common import digits_scores, parse_overrides
+from gankit.metrics.translation import digits_scores
+from gankit.systems.i2i import parse_overrides
 from bench_stats import mean_and_se as mean_se  # (mean, s.e.); benchmarks/bench_stats.py
 
 RESULTS = Path(__file__).parent / "results" / "translate_cyclegan.jsonl"

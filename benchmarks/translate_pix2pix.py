@@ -5,9 +5,9 @@ trains on the "edges" task (mnist-5k outlines -> digits, 4,000 training pairs) a
 1,000 mnist-5k test outlines. Scores of the outputs against the targets and the real test digits:
 
 - ``l1``: mean |G(x) - y| per pixel on [-1, 1] (eq. 3; what the L1-only model minimises).
-- ``psnr`` / ``ssim``: :func:`gankit.translate.common.psnr_ssim`.
+- ``psnr`` / ``ssim``: :func:`gankit.metrics.translation.psnr_ssim`.
 - ``fid``: digits-FID of the outputs against the 1,000 real test digits, and ``accuracy`` of the
-  shipped digits classifier on the outputs (:func:`gankit.translate.common.digits_scores`).
+  shipped digits classifier on the outputs (:func:`gankit.metrics.translation.digits_scores`).
 - ``grad``: mean gradient magnitude (forward differences, [0, 1] pixels) of the outputs divided by
   that of the targets: 1 is as sharp as the real digits, below 1 blurrier.
 - ``grey``: share of output pixels strictly between 0.25 and 0.75 on [0, 1] (blur shows as grey),
@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
-from gankit.translate.common import digits_scores, psnr_ssim
+from gankit.metrics.translation import digits_scores, psnr_ssim
 # benchmarks/bench_stats.py (this folder is on sys.path)
 from bench_stats import append_rows, mean_se, save_columns_in_two_blocks
 from gankit.metrics.image_stats import gradient_magnitude, grey_share

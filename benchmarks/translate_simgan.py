@@ -12,7 +12,7 @@ synthetic images. gankit's version, on digits, everything offline:
    (two 3x3 convolutions, max-pooling, 128 features, dropout) is trained on each set with Adam
    (lr 1e-3), batch 64, ``--clf-steps`` steps, no augmentation, classifier seeds 0..S-1, and tested
    on the 1,000 real mnist-5k test digits.
-4. Realism and label keeping: digits-FID (``common.digits_scores``) of the 1,000 synthetic test
+4. Realism and label keeping: digits-FID (``gankit.metrics.translation.digits_scores``) of the 1,000 synthetic test
    digits and of them refined, against the 1,000 real test digits; and the shipped digit
    classifier's accuracy on them with the synthetic labels.
 Reference row: the same classifier trained on ``--n`` real labelled digits (what real labels buy).
@@ -39,7 +39,8 @@ import torch.nn.functional as F
 
 from gankit.features.digits import DigitsClassifier
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
-from gankit.translate.common import digits_scores, parse_overrides
+from gankit.metrics.translation import digits_scores
+from gankit.systems.i2i import parse_overrides
 from bench_stats import mean_and_se as mean_se  # (mean, s.e.); benchmarks/bench_stats.py
 
 RESULTS = Path(__file__).with_name("results") / "translate_simgan.jsonl"

@@ -13,9 +13,9 @@ Task ``digits-x4``: 7x7 antialiased bicubic downsamplings of the mnist-5k digits
 - ``real train digits (reference)``: 1,000 real training digits: the digits-FID floor.
 
 Scores on the 1,000 test digits: ``psnr`` / ``ssim`` against the real 28x28 digits
-(:func:`gankit.translate.common.psnr_ssim`), ``fid`` (digits-FID against the real test digits)
+(:func:`gankit.metrics.translation.psnr_ssim`), ``fid`` (digits-FID against the real test digits)
 and ``accuracy`` (the shipped digits classifier on the outputs) from
-:func:`gankit.translate.common.digits_scores`, and ``grad``: the mean gradient magnitude of the
+:func:`gankit.metrics.translation.digits_scores`, and ``grad``: the mean gradient magnitude of the
 outputs over that of the real digits (1: as sharp as real digits; blur is below 1).
 
 The digits classifier is both SRGAN's default content network and the digits-FID feature
@@ -47,8 +47,9 @@ from pathlib import Path
 import torch
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
-from gankit.translate.common import digits_scores, parse_overrides, psnr_ssim
-from gankit.translate.srgan import bicubic_upsample
+from gankit.metrics.translation import digits_scores, psnr_ssim
+from gankit.systems.i2i import parse_overrides
+from gankit.systems.srgan import bicubic_upsample
 # benchmarks/bench_stats.py (this folder is on sys.path)
 from bench_stats import append_rows, mean_se, save_columns_in_two_blocks
 from gankit.metrics.image_stats import gradient_magnitude

@@ -395,5 +395,5 @@ def test_the_report_reads_an_image_to_image_run_trained_by_the_same_engine(tmp_p
     page = write_report(r.run_dir).read_text()
     assert "task edges" in page and "the pix2pix system" in page  # not "data ?" / "G ?"
     assert "No sample grids yet" not in page
-    assert page.count("<figcaption>step ") == 2  # preview-000002.png and preview-000004.png
-    assert "preview.png: the latest grid" in page
+    assert page.count("<figcaption>step ") == 2  # samples-000002.png and samples-000004.png, as every run
+    assert "samples.png: the latest grid" in page

@@ -1,4 +1,5 @@
-"""The shared parts of gankit.translate: config, data, history buffer, tiles, metrics, the loop."""
+"""The shared parts of the image-to-image systems (gankit.systems.i2i, gankit.data.tasks): config, data,
+history buffer, tiles, metrics, and their runs through the engine."""
 
 import json
 
@@ -8,13 +9,16 @@ import torch
 from PIL import Image
 
 from gankit.models.i2i import PatchDiscriminator, ResnetGenerator, UNet
-from gankit.translate.common import (COMMON, Batches, ImageHistory, TaskData, TranslationSystem, fit, load_folders,
-                                     merge_config, parse_overrides, psnr_ssim, tile_columns)
+from gankit.data.tasks import Batches, TaskData, load_folders
+from gankit.metrics.translation import psnr_ssim
+from gankit.systems.i2i import (DEFAULT_PRESETS, TranslationSystem, as_run_config, config_for, dotted_overrides,
+                                flat_config, parse_overrides, tile_columns)
+from gankit.training.sampler import ImageHistory
 from tests.helpers import user_error
 
 
 # ----------------------------------------------------------------------------------------------
-# Config.
+# Config: the one run config, its image-to-image sections, and gankit 0.1's flat keys.
 
 
 def test_parse_overrides_reads_json_and_plain_strings():
@@ -23,14 +27,53 @@ def test_parse_overrides_reads_json_and_plain_strings():
     user_error(lambda: parse_overrides(["lr"]), "bad --set 'lr'", "KEY=VALUE")
 
 
-def test_merge_config_keeps_types_and_refuses_unknown_keys():
-    cfg = merge_config(COMMON, {"lr": 1, "steps": 7})
-    assert cfg["lr"] == 1.0 and isinstance(cfg["lr"], float) and cfg["steps"] == 7
-    user_error(lambda: merge_config(COMMON, {"stepz": 3}), "unknown config key 'stepz'", "steps")
-    user_error(lambda: merge_config(COMMON, {"steps": 2.5}), "'steps' must be int")
-    user_error(lambda: merge_config(COMMON, {"steps": True}), "'steps' must be int")
-    user_error(lambda: merge_config(COMMON, {"batch": 0}), "'batch' must be at least 1")
-    user_error(lambda: merge_config(COMMON, {"lr": -1.0}), "'lr' must be positive")
+def test_flat_keys_of_gankit_01_map_to_the_sections():
+    assert dotted_overrides("pix2pix", {"lambda_l1": 10, "steps": 5, "lr": 1e-3, "task.size": 32}) == [
+        "pix2pix.lambda_l1=10", "train.steps=5", "optim.lr_g=0.001", "optim.lr_d=0.001", "task.size=32"]
+    cfg = config_for("pix2pix", {"lr": 1, "steps": 7, "n_train": 64, "snapshot_every": 9})
+    assert cfg.optim.lr_g == 1.0 and isinstance(cfg.optim.lr_d, float) and cfg.train.steps == 7
+    assert cfg.task.n_train == 64 and cfg.train.snapshot_every == cfg.train.ckpt_every == 9
+    # --set strings, dotted or flat, reach the same config
+    assert config_for("pix2pix", ["train.steps=7", "lambda_l1=3"]) == config_for("pix2pix", {"steps": 7,
+                                                                                             "lambda_l1": 3})
+
+
+def test_the_config_parser_refuses_with_one_line_and_a_suggestion():
+    user_error(lambda: config_for("pix2pix", {"stepz": 3}), "unknown config key 'pix2pix.stepz'")
+    user_error(lambda: config_for("pix2pix", {"lambda": 3}), "did you mean pix2pix.lambda_l1")
+    user_error(lambda: config_for("pix2pix", {"steps": 2.5}), "'train.steps' expects int")
+    user_error(lambda: config_for("pix2pix", {"batch": 0}), "'train.batch' must be a positive integer")
+    user_error(lambda: config_for("pix2pix", {"lr": -1.0}), "'optim.lr_g' must be > 0")
+    user_error(lambda: config_for("pix2pix", ["cyclegan.history=3"]), "read only by model=cyclegan")
+    user_error(lambda: config_for("pix2pix", ["D.arch=dcgan"]), "'D.arch' is read only by model=gan")
+    user_error(lambda: config_for("pix2pix", ["train.precision=bf16"]), "not yet for the image-to-image")
+    user_error(lambda: config_for("quick"), "trains model=gan", "gankit train --preset quick")
+    user_error(lambda: config_for("pix2pix", ["model=cyclegan"]), "cannot change 'pix2pix' to 'cyclegan'")
+
+
+def test_every_image_to_image_preset_is_a_json_file_naming_its_system():
+    from gankit.config import I2I_SYSTEMS, list_presets, load_preset
+    from gankit.presets import __file__ as presets_init
+
+    from pathlib import Path
+
+    folder = Path(presets_init).parent
+    i2i = {n: load_preset(n) for n in list_presets() if load_preset(n).model in I2I_SYSTEMS}
+    assert {c.model for c in i2i.values()} == set(I2I_SYSTEMS) and len(i2i) == 9
+    for name, cfg in i2i.items():
+        assert json.loads((folder / f"{name}.json").read_text())["model"] == cfg.model
+        assert cfg.description and config_for(name) == cfg  # each preset passes its own checks
+    for system, preset in DEFAULT_PRESETS.items():
+        assert i2i[preset].model == system
+
+
+def test_the_flat_view_and_old_flat_configs_round_trip():
+    cfg = config_for("srgan-x2", {"warmup": 10, "batch": 4, "ckpt_every": 7})
+    flat = flat_config(cfg)
+    assert flat["warmup"] == 10 and flat["batch"] == 4 and flat["lr"] == 5e-4 and flat["task"] == "digits-x2"
+    assert as_run_config(flat) == cfg
+    old = {k: v for k, v in flat.items() if k not in ("lr_d", "ckpt_every")}  # a gankit 0.1 translate config
+    assert as_run_config(old).train.ckpt_every == old["snapshot_every"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -68,18 +111,15 @@ def test_load_folders_matches_paired_files_by_name(tmp_path):
     value = {"a.png": 0, "b.png": 100, "c.png": 200}
     _write_pngs(tmp_path / "A", names, value.get)
     _write_pngs(tmp_path / "B", list(reversed(names)), lambda n: 255 - value[n])
-    cfg = dict(COMMON, data_a=str(tmp_path / "A"), data_b=str(tmp_path / "B"))
-    d = load_folders(cfg, paired=True)
+    A, B, C = (str(tmp_path / n) for n in "ABC")
+    d = load_folders(A, B, 0, paired=True)
     # Pixel p on side A belongs to 255 - p on side B: in [-1, 1] that is b == -a.
     assert torch.allclose(d.b, -d.a, atol=1e-6) and d.a[:, 0, 0, 0].unique().numel() == 3
     _write_pngs(tmp_path / "C", ["a.png", "b.png", "z.png"], lambda n: 0)
-    cfg["data_b"] = str(tmp_path / "C")
-    user_error(lambda: load_folders(cfg, paired=True), "same file names", "c.png", "z.png")
-    assert len(load_folders(cfg, paired=False).b) == 3  # unpaired sides need not match
-    cfg["data_b"] = ""
-    user_error(lambda: load_folders(cfg, paired=False), "needs both data_a and data_b")
-    cfg["data_b"] = str(tmp_path / "missing")
-    user_error(lambda: load_folders(cfg, paired=False), "no such file or folder")
+    user_error(lambda: load_folders(A, C, 0, paired=True), "same file names", "c.png", "z.png")
+    assert len(load_folders(A, C, 0, paired=False).b) == 3  # unpaired sides need not match
+    user_error(lambda: load_folders(A, "", 0, paired=False), "needs both task.data_a and task.data_b")
+    user_error(lambda: load_folders(A, str(tmp_path / "missing"), 0, paired=False), "no such file or folder")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -166,19 +206,18 @@ def test_psnr_ssim_match_closed_forms():
 
 
 # ----------------------------------------------------------------------------------------------
-# The loop, with a small real system: a U-Net fitted by L1 to a fixed pixel map.
+# The engine, with a small real system: a U-Net fitted by L1 to a fixed pixel map.
 
 
 class _L1Net(TranslationSystem):
     name = "l1net"
-    DEFAULTS = {"width": 4}
 
     def __init__(self, cfg, shape_a, shape_b, device):
         super().__init__(cfg, shape_a, shape_b, device)
-        self.nets = {"G": UNet(shape_a[0], shape_b[0], base=cfg["width"], depth=2).to(device)}
+        self.nets = {"G": UNet(shape_a[0], shape_b[0], base=self.cfg["g_base"], depth=2).to(device)}
         self.optims = {"G": self.adam(self.nets["G"])}
 
-    def train_step(self, step, batch):
+    def update(self, step, batch):
         loss = (self.nets["G"](batch["a"]) - batch["b"]).abs().mean()
         self.optims["G"].zero_grad()
         loss.backward()
@@ -193,9 +232,21 @@ def _l1_setup(steps):
     torch.manual_seed(0)
     a = torch.rand(40, 1, 12, 12) * 2 - 1
     data = TaskData(a, -a, paired=True)
-    cfg = merge_config({**COMMON, **_L1Net.DEFAULTS}, {"steps": steps, "batch": 8, "log_every": 5, "snapshot_every": 10,
-                                                        "lr": 1e-2})
+    cfg = config_for("pix2pix", {"steps": steps, "batch": 8, "log_every": 5, "snapshot_every": 10, "lr": 1e-2,
+                                 "g_base": 4})
     return cfg, data
+
+
+def _fit(cfg, data, run_dir, state=None):
+    """The engine's fit over an _L1Net, as gankit.train runs an image-to-image system."""
+    from gankit.training.loop import Cadence, fit
+
+    system = _L1Net(cfg, data.shape_a, data.shape_b, torch.device("cpu")).bind(data)
+    step = system.load_state(state) if state is not None else 0
+    t = cfg.train
+    r = fit(system, run_dir, Cadence(t.steps, t.log_every, t.snapshot_every, t.ckpt_every), step=step,
+            progress=False, hint=system.hint)
+    return r, system
 
 
 def test_fit_writes_a_run_learns_and_resumes_bitwise(tmp_path):
@@ -204,34 +255,33 @@ def test_fit_writes_a_run_learns_and_resumes_bitwise(tmp_path):
     cfg, data = _l1_setup(30)
     (tmp_path / "whole").mkdir()
     torch.manual_seed(1)
-    whole = fit(_L1Net(cfg, data.shape_a, data.shape_b, torch.device("cpu")), data, tmp_path / "whole", progress=False)
+    whole, whole_system = _fit(cfg, data, tmp_path / "whole")
     rows = [json.loads(line) for line in (whole.run_dir / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == list(range(1, 31))
     assert np.mean([r["l1"] for r in rows[-5:]]) < 0.8 * np.mean([r["l1"] for r in rows[:5]])  # it learns
     names = {p.name for p in whole.run_dir.iterdir()}
-    assert {"preview.png", "preview-000010.png", "preview-000030.png", "checkpoint.pt"} <= names
+    assert {"samples.png", "samples-000010.png", "samples-000030.png", "checkpoint.pt"} <= names
     state = load_checkpoint(whole.run_dir)
-    assert state["kind"] == "translate" and state["step"] == 30 and state["config"]["width"] == 4
+    assert state["system"] == "l1net" and state["step"] == 30 and state["config"]["pix2pix"]["g_base"] == 4
+    assert set(state) >= {"format", "version", "system", "config", "nets", "optims", "step", "rng", "extra"}
 
     # 20 steps, then 10 more from the checkpoint, equals 30 in one go.
     (tmp_path / "split").mkdir()
-    cfg20 = dict(cfg, steps=20)
     torch.manual_seed(1)
-    fit(_L1Net(cfg20, data.shape_a, data.shape_b, torch.device("cpu")), data, tmp_path / "split", progress=False)
-    resumed = fit(_L1Net(cfg, data.shape_a, data.shape_b, torch.device("cpu")), data, tmp_path / "split",
-                  state=load_checkpoint(tmp_path / "split"), progress=False)
-    for k, v in whole.system.nets["G"].state_dict().items():
-        assert torch.equal(v, resumed.system.nets["G"].state_dict()[k]), k
+    _fit(config_for("pix2pix", {**flat_config(cfg), "steps": 20}), data, tmp_path / "split")
+    _, resumed = _fit(cfg, data, tmp_path / "split", state=load_checkpoint(tmp_path / "split"))
+    for k, v in whole_system.nets["G"].state_dict().items():
+        assert torch.equal(v, resumed.nets["G"].state_dict()[k]), k
     assert (tmp_path / "split" / "stats.jsonl").read_text() == (whole.run_dir / "stats.jsonl").read_text()
 
 
 def test_fit_stops_on_nan_and_keeps_the_last_checkpoint(tmp_path):
-    from gankit.translate.common import TranslationDiverged
+    from gankit.errors import TrainingDiverged
 
     cfg, data = _l1_setup(30)
     data.a[5:] = float("nan")  # batches soon draw NaN inputs
-    with pytest.raises(TranslationDiverged, match="became NaN or infinite"):
-        fit(_L1Net(cfg, data.shape_a, data.shape_b, torch.device("cpu")), data, tmp_path, progress=False)
+    with pytest.raises(TrainingDiverged, match="became NaN or infinite"):
+        _fit(cfg, data, tmp_path)
 
 
 def test_ctrl_c_stops_a_translate_run_with_its_checkpoint(tmp_path):
@@ -263,7 +313,7 @@ def test_ctrl_c_stops_a_translate_run_with_its_checkpoint(tmp_path):
     assert p.returncode == 130 and "Traceback" not in err, err
     assert "interrupted at step" in err and "gankit translate train --resume" in err
     state = load_checkpoint(stats.parent)
-    assert 5 <= state["step"] < 100000 and state["kind"] == "translate"
+    assert 5 <= state["step"] < 100000 and state["system"] == "pix2pix"
     assert len(stats.read_text().splitlines()) == state["step"]  # every step up to the checkpoint is logged
 
 

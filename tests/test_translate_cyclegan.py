@@ -1,4 +1,4 @@
-"""CycleGAN (gankit.translate.cyclegan): losses against hand computation, the mnist-m task, the
+"""CycleGAN (gankit.systems.cyclegan): losses against hand computation, the mnist-m task, the
 training step's weighting, the CLI round trip in both directions, and one-line user errors."""
 
 import json
@@ -10,8 +10,8 @@ from PIL import Image
 
 from gankit.losses import d_loss_ls, g_loss_ls
 from gankit.translate import build_task, resolve_config
-from gankit.translate.common import Batches
-from gankit.translate.cyclegan import (TEXTURE_MAX, CycleGAN, blend, loss_cycle, loss_gan_d, loss_gan_g, loss_identity,
+from gankit.data.tasks import Batches
+from gankit.systems.cyclegan import (TEXTURE_MAX, CycleGAN, blend, loss_cycle, loss_gan_d, loss_gan_g, loss_identity,
                                        lr_factor, textures)
 from helpers import run_cli as run
 from helpers import user_error
@@ -118,7 +118,7 @@ def test_cli_train_resume_and_apply_both_directions(tmp_path, capsys):
                           "--set", "log_every=1", "--out", str(tmp_path / "runs"), "--quiet"], capsys)
     assert code == 0, err
     run_dir = next((tmp_path / "runs").iterdir())
-    assert run_dir.name.endswith("cyclegan-mnist-m") and (run_dir / "preview.png").exists()
+    assert run_dir.name.endswith("cyclegan-mnist-m") and (run_dir / "samples.png").exists()
     stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert [s["step"] for s in stats] == [1, 2, 3] and {"loss_cycle", "loss_D_A", "loss_D_B"} <= set(stats[0])
     code, out, err = run(["translate", "train", "--resume", str(run_dir), "--steps", "5", "--quiet"], capsys)
@@ -142,7 +142,7 @@ def test_cli_train_resume_and_apply_both_directions(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["--set", "lambda_cyc=1"], "unknown cyclegan config key 'lambda_cyc'"),
+    (["--set", "lambda_cyc=1"], "unknown config key 'cyclegan.lambda_cyc'"),
     (["--set", "lambda_cycle=-1"], "'lambda_cycle' must be >= 0, got -1.0"),
     (["--set", "decay_start=2"], "'decay_start' must lie in [0, 1]"),
     (["--set", "g_down=3"], "needs an image size divisible by 8; got [28, 28]"),
@@ -165,7 +165,7 @@ def _make(folder, size, mode):
 
 
 def test_folders_need_one_size_and_equal_channels_for_the_identity_loss(tmp_path, capsys):
-    user_error(lambda: _system(task="folders"), "needs both data_a and data_b")
+    user_error(lambda: _system(task="folders"), "needs both task.data_a and task.data_b")
     gray, colour, big = _make(tmp_path / "a", 28, "L"), _make(tmp_path / "b", 28, "RGB"), _make(tmp_path / "c", 32, "L")
     base = ["translate", "train", "--system", "cyclegan", "--steps", "1", *TINY_SET, "--out", str(tmp_path / "r"),
             "--quiet"]

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from gankit.translate import build_task, load_translator, resolve_config, system_class
-from gankit.translate.pix2pix import Pix2Pix, digit_outline, loss_D, loss_G_adv, loss_L1
+from gankit.systems.pix2pix import Pix2Pix, digit_outline, loss_D, loss_G_adv, loss_L1
 from helpers import run_cli as run
 from helpers import user_error
 
@@ -137,8 +137,9 @@ def test_gan_step_updates_G_and_a_D_that_sees_input_and_output(edges_test):
 
 
 def test_config_errors_are_one_line():
-    user_error(lambda: resolve_config("pix2pix", {"lambda": 3}), "unknown pix2pix config key 'lambda'", "lambda_l1")
-    user_error(lambda: resolve_config("pix2pix", {"lambda_l1": "big"}), "'lambda_l1' must be float")
+    user_error(lambda: resolve_config("pix2pix", {"lambda": 3}), "unknown config key 'pix2pix.lambda'",
+               "did you mean pix2pix.lambda_l1")
+    user_error(lambda: resolve_config("pix2pix", {"lambda_l1": "big"}), "'pix2pix.lambda_l1' expects float")
     user_error(lambda: resolve_config("pix2pix", {"task": "skeleton"}), "no task 'skeleton'", "edges")
     dev = torch.device("cpu")
     for over, fragment in [({"lambda_gan": -1.0}, "'lambda_gan' must be >= 0"),
@@ -152,7 +153,7 @@ def test_config_errors_are_one_line():
 
 def test_presets_and_registry():
     assert system_class("pix2pix") is Pix2Pix
-    assert resolve_config("pix2pix")["preset"] == "pix2pix-edges"  # the first preset is the default
+    assert resolve_config("pix2pix")["preset"] == "pix2pix-edges"  # the system's default preset
     cfg = resolve_config("pix2pix-l1")
     assert cfg["lambda_gan"] == 0 and cfg["lambda_l1"] == 100 and cfg["task"] == "edges"
 
@@ -169,7 +170,7 @@ def test_cli_train_apply_and_errors(tmp_path, capsys, edges_test):
                           "--quiet"], capsys)
     assert code == 0, err
     run_dir = next(tmp_path.glob("*-pix2pix-edges"))
-    assert (run_dir / "preview.png").exists() and "trained 4 steps" in out
+    assert (run_dir / "samples.png").exists() and "trained 4 steps" in out
     rows = [json.loads(r) for r in (run_dir / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and "loss_D" in rows[-1]
 
@@ -200,7 +201,7 @@ def test_cli_train_apply_and_errors(tmp_path, capsys, edges_test):
     assert code == 2 and "'lambda_gan' must be >= 0" in err
     code, _, err = run(["translate", "train", "--preset", "pix2pix-l1", "--set", "widths=8", "--out", str(tmp_path)],
                        capsys)
-    assert code == 2 and "unknown pix2pix config key 'widths'" in err
+    assert code == 2 and "unknown config key 'pix2pix.widths'" in err
 
 
 def test_cli_l1_alone_checkpoint_holds_only_G(tmp_path, capsys):

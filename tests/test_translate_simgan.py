@@ -1,4 +1,4 @@
-"""SimGAN (gankit.translate.simgan): losses against hand computation, the fonts task, the training
+"""SimGAN (gankit.systems.simgan): losses against hand computation, the fonts task, the training
 phases of Algorithm 1, and the CLI (train, apply, one-line user errors)."""
 
 import math
@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from gankit.translate import build_task, list_presets, load_translator, resolve_config
-from gankit.translate.simgan import SimGAN, loss_D, loss_R_adv, loss_R_reg
+from gankit.systems.simgan import SimGAN, loss_D, loss_R_adv, loss_R_reg
 from helpers import run_cli, user_error
 
 # Tiny nets and data so that everything here runs in seconds on one thread.
@@ -120,7 +120,7 @@ def test_adversarial_refiner_loss_adds_lambda_times_l1():
 
 
 def test_preview_pairs_each_input_with_its_refinement():
-    from gankit.translate.common import TaskData
+    from gankit.data.tasks import TaskData
 
     s = _system()
     x = _batch()["a"]
@@ -162,7 +162,7 @@ def test_cli_train_apply_task_and_png_folder(tmp_path, capsys):
                               "--out", str(tmp_path / "runs")], capsys)
     assert code == 0, err
     run = next((tmp_path / "runs").iterdir())
-    assert "trained 3 steps" in out and (run / "preview.png").is_file() and (run / "checkpoint.pt").is_file()
+    assert "trained 3 steps" in out and (run / "samples.png").is_file() and (run / "checkpoint.pt").is_file()
     lines = (run / "stats.jsonl").read_text().splitlines()
     assert len(lines) == 3 and "loss_D" in lines[-1]
 
@@ -198,7 +198,7 @@ def test_trained_run_reloads_and_refines_deterministically(run_dir):
     (["--set", "r_norm=group"], ["'r_norm' must be one of", "group"]),
     (["--set", "k_g=0"], ["'k_g' must be at least 1", "got 0"]),
     (["--set", "lambda_reg=-1"], ["'lambda_reg' must be >= 0"]),
-    (["--set", "lambda_reg=x"], ["'lambda_reg' must be float", "'x'"]),
+    (["--set", "lambda_reg=x"], ["'simgan.lambda_reg' expects float", "'x'"]),
     (["--set", "task=edges"], ["simgan has no task 'edges'", "fonts"]),
 ])
 def test_bad_config_is_one_line_with_exit_code_2(tmp_path, capsys, args, fragments):

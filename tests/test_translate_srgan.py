@@ -10,8 +10,8 @@ from PIL import Image
 from torch import nn
 
 from gankit.translate import build_task, load_translator, resolve_config, train_translation
-from gankit.translate.common import parse_overrides
-from gankit.translate.srgan import (SRGAN, SRDiscriminator, SRResNetGenerator, adversarial_loss, bicubic_upsample,
+from gankit.systems.i2i import parse_overrides
+from gankit.systems.srgan import (SRGAN, SRDiscriminator, SRResNetGenerator, adversarial_loss, bicubic_upsample,
                                     content_loss, downsample, load_content_net, loss_D, perceptual_loss,
                                     subpixel_block)
 from helpers import run_cli, user_error
@@ -157,11 +157,11 @@ def test_cli_train_apply_on_task_and_png_folder(tmp_path, capsys):
                               str(tmp_path / "runs"), *tiny_set("warmup=2")], capsys)
     assert code == 0, err
     run = next((tmp_path / "runs").iterdir())
-    assert (run / "checkpoint.pt").exists() and (run / "preview.png").exists()
+    assert (run / "checkpoint.pt").exists() and (run / "samples.png").exists()
     rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert "loss_D" not in rows[1] and "loss_D" in rows[2]  # warm-up: pixel MSE only, then the GAN
-    with Image.open(run / "preview.png") as im:  # 8 rows of input | bicubic | output | target
+    with Image.open(run / "samples.png") as im:  # 8 rows of input | bicubic | output | target
         assert im.size[0] < im.size[1]
 
     code, out, err = run_cli(["translate", "apply", str(run), "task:test", "--out", str(tmp_path / "sr.npz")], capsys)
@@ -190,7 +190,7 @@ def test_srresnet_preset_trains_g_alone(tmp_path, capsys):
     assert code == 0, err
     run = next(tmp_path.iterdir())
     state = torch.load(run / "checkpoint.pt", weights_only=False)
-    assert sorted(state["nets"]) == ["G"] and state["shape_a"] == [1, 14, 14]
+    assert sorted(state["nets"]) == ["G"] and state["extra"]["shape_a"] == [1, 14, 14]
 
 
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path, capsys):

@@ -88,7 +88,24 @@ def load_checkpoint(run_or_ckpt: str | os.PathLike, map_location: str | torch.de
     if state.get("version") != VERSION:
         raise UserError(f"{str(path)!r} is a gankit checkpoint of version {state.get('version')!r}; "
                         f"this gankit reads version {VERSION}")
+    if state.get("kind") == "translate":
+        state = _upgrade_translate_01(state)
     return state
+
+
+def _upgrade_translate_01(state: dict[str, Any]) -> dict[str, Any]:
+    """An image-to-image checkpoint of gankit 0.1 (flat config, ``kind: translate``) in today's layout."""
+    from gankit.config import to_dict
+    from gankit.systems.i2i import as_run_config
+
+    rng = {"torch": state["rng_torch"], "cuda_all": state.get("rng_cuda") or []}
+    if "batches" in state:
+        rng["batches"] = state["batches"]
+    extra = {"shape_a": list(state["shape_a"]), "shape_b": list(state["shape_b"]),
+             "data_info": state.get("data_info", {}), **state.get("extra", {})}
+    return {"format": state["format"], "version": state["version"], "system": state["system"],
+            "config": to_dict(as_run_config(state["config"])), "step": int(state["step"]), "nets": state["nets"],
+            "optims": state["optims"], "rng": rng, "extra": extra}
 
 
 def system_of(state: dict[str, Any]) -> str:

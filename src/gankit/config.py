@@ -125,10 +125,92 @@ class VAEConfig:
 
 
 @dataclass(frozen=True)
+class TaskConfig:
+    """The data of an image-to-image system (model = pix2pix | cyclegan | srgan | simgan; docs/translate.md)."""
+
+    name: str = ""  # a built-in task of the system ("" = its first), or "folders" for data_a / data_b
+    data_a: str = ""  # the user's side A (inputs): a folder of images or a .npy / .npz (name "folders")
+    data_b: str = ""  # the user's side B (targets, or the other domain)
+    size: int = 0  # resize the user's images to size x size (0: keep)
+    n_train: int = 0  # use only the first n_train training examples of each side (0: all)
+
+
+@dataclass(frozen=True)
+class Pix2PixConfig:
+    """pix2pix (Isola et al. 2017; gankit.systems.pix2pix, docs/pix2pix.md)."""
+
+    lambda_l1: float = 100.0  # weight of L1 (section 4.2, "lambda = 100")
+    lambda_gan: float = 1.0  # weight of the cGAN term; 0 = L1 alone, no D
+    g_base: int = 32  # U-Net channels after the first down block (paper 64; smaller for a CPU)
+    g_depth: int = 3  # U-Net down/up blocks; 28 px is padded to 32, so 3 leaves a 4x4 bottleneck
+    dropout: float = 0.5  # in the first 3 decoder blocks (appendix 6.1.1)
+    d_base: int = 32  # PatchGAN channels of the first layer (paper 64)
+    d_layers: int = 1  # stride-2 layers: 1 gives 16x16 patches (a 12x12 logit map on 28x28 images)
+    norm: str = "batch"  # "batch" (the paper's), "instance" or "none", in G and D
+
+
+@dataclass(frozen=True)
+class CycleGANConfig:
+    """CycleGAN (Zhu et al. 2017; gankit.systems.cyclegan, docs/cyclegan.md)."""
+
+    lambda_cycle: float = 10.0  # lambda of eq. 3 (section 4: 10 in every experiment); 0 = GAN alone
+    lambda_identity: float = 0.5  # identity weight as a fraction of lambda (appendix 7.1: 0.5 lambda); 0 = off
+    history: int = 50  # image buffer per D (section 4: 50); 0 = latest fakes only
+    decay_start: float = 0.5  # fraction of steps after which lr decays linearly to 0 (section 4: 100 of 200 epochs)
+    init_std: float = 0.02  # conv weights ~ N(0, init_std) (appendix 7.1); 0 keeps PyTorch's init
+    g_base: int = 8  # channels of G's first conv (paper 64)
+    g_down: int = 2  # stride-2 down blocks of G (paper 2); the size must divide by 2**g_down
+    g_blocks: int = 2  # residual blocks of G (paper 6 at 128x128, 9 at 256x256)
+    d_base: int = 16  # channels of D's first conv (paper 64)
+    d_layers: int = 2  # stride-2 convs of D: 2 sees 34x34 patches (the paper's 3 sees 70x70)
+    norm: str = "instance"  # instance norm in G and D (section 4, after Ulyanov et al.)
+
+
+@dataclass(frozen=True)
+class SRGANConfig:
+    """SRGAN and SRResNet (Ledig et al. 2017; gankit.systems.srgan, docs/srgan.md)."""
+
+    width: int = 32  # G channels (the paper's 64)
+    n_blocks: int = 4  # G residual blocks B (the paper's 16)
+    d_width: int = 16  # D channels of the first layer (the paper's 64)
+    d_depth: int = 3  # D stride-1/stride-2 pairs (the paper's 4, on 96x96 crops)
+    content: str = "digits"  # digits | digits-fc | pixel | a TorchScript file; the paper's VGG19 phi_{5,4}
+    lambda_adv: float = 1e-3  # eq. 3's weight of the adversarial loss; 0: no D, G on the content loss alone
+    warmup: int = 0  # first steps train G on pixel MSE only, D idle (the paper starts SRGAN from SRResNet, 3.2)
+
+
+@dataclass(frozen=True)
+class SimGANConfig:
+    """SimGAN (Shrivastava et al. 2017; gankit.systems.simgan, docs/simgan.md)."""
+
+    r_base: int = 16  # refiner channels (the paper's 64, section 3.1; narrower for CPU minutes)
+    r_blocks: int = 3  # refiner residual blocks (the paper's 4 for eyes, section 3.1; one fewer for CPU minutes)
+    r_norm: str = "none"  # the paper's refiner has no normalisation; "batch" | "instance" | "none"
+    d_base: int = 16  # D channels of the first convolution
+    d_layers: int = 1  # PatchGAN stride-2 layers: 1 = 16x16 patches, a 12x12 logit map on 28x28 (section 2.2)
+    d_norm: str = "none"  # "batch" | "instance" | "none"
+    lambda_reg: float = 1.0  # weight of the self-regularisation L1 (per pixel, against the per-patch realism loss)
+    pretrain_r: int = 200  # steps of R on self-regularisation only (the paper: 1,000, section 3.1)
+    pretrain_d: int = 50  # steps of D only after that (the paper: 200, section 3.1)
+    k_g: int = 2  # R updates per step (Algorithm 1's K_g; the paper: 2, section 3.1)
+    k_d: int = 1  # D updates per step (Algorithm 1's K_d; the paper: 1)
+    history: int = 3200  # images in the history buffer (section 2.3); 0 = off. 100 batches of 32
+    pool: int = 10000  # synthetic training digits rendered for task "fonts"
+    n_test: int = 1000  # synthetic test digits (task "fonts"), as many as mnist-5k's real test digits
+    pool_seed: int = 0  # seed of the synthetic digits (apart from train.seed, so refiner seeds share data)
+
+
+# The image-to-image systems: each reads the `task` section and its own section, plus train and optim.
+I2I_SYSTEMS = ("pix2pix", "cyclegan", "srgan", "simgan")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     preset: str = "quick"  # name of the preset this config started from
     description: str = ""  # one line shown by `gankit presets`
-    model: str = "gan"  # "gan": G and D trained by Algorithm 1 | "vae": G is the decoder of a VAE with an encoder E
+    # "gan": G and D trained by Algorithm 1 | "vae": G is the decoder of a VAE with an encoder E |
+    # "pix2pix" | "cyclegan" | "srgan" | "simgan": the image-to-image systems (sections task and their own)
+    model: str = "gan"
     z_dim: int = 100  # dimension of the noise z
     z_dist: str = "normal"  # "normal": N(0, I) | "uniform": U(-sqrt 3, sqrt 3)^z_dim (unit variance)
     c_dim: int = 0  # classes G and D are conditioned on (the data's labels); 0 = unconditional
@@ -139,11 +221,16 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     vae: VAEConfig = field(default_factory=VAEConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    pix2pix: Pix2PixConfig = field(default_factory=Pix2PixConfig)
+    cyclegan: CycleGANConfig = field(default_factory=CycleGANConfig)
+    srgan: SRGANConfig = field(default_factory=SRGANConfig)
+    simgan: SimGANConfig = field(default_factory=SimGANConfig)
 
 
 # Allowed values of the string fields; checked by validate().
 CHOICES: dict[str, tuple[str, ...]] = {
-    "model": ("gan", "vae"),
+    "model": ("gan", "vae", *I2I_SYSTEMS),
     "vae.likelihood": ("bernoulli", "gaussian"),
     "z_dist": ("normal", "uniform"),
     "G.arch": ("mlp", "dcgan"),
@@ -260,7 +347,45 @@ def validate(cfg: RunConfig) -> RunConfig:
         )
     if cfg.model == "vae":
         _validate_vae(cfg)
+    _validate_sections(cfg)
     return cfg
+
+
+# The sections that only some systems read: a value set there for another system would be ignored silently.
+_SECTIONS_OF = {"gan": ("G", "D", "loss", "data"), "vae": ("G", "D", "loss", "data", "vae")}
+_SECTIONS_OF.update({s: ("task", s) for s in I2I_SYSTEMS})
+_ONLY_FOR = ("G", "D", "loss", "data", "vae", "task", *I2I_SYSTEMS)
+
+
+def _validate_sections(cfg: RunConfig) -> None:
+    """UserError in one line for a section set away from its defaults that this config's system does not read,
+    and for the engine options an image-to-image system does not have yet."""
+    default = to_dict(RunConfig())
+    data = to_dict(cfg)
+    reads = _SECTIONS_OF[cfg.model]
+    for section in _ONLY_FOR:
+        if section in reads:
+            continue
+        for key, value in data[section].items():
+            if value != default[section][key]:
+                readers = [m for m, secs in _SECTIONS_OF.items() if section in secs]
+                raise UserError(f"config key '{section}.{key}' is read only by model={' | '.join(readers)}; "
+                                f"this config trains model={cfg.model}")
+    if cfg.model in I2I_SYSTEMS:
+        for key, value in data.items():
+            if not isinstance(value, dict) and key not in ("preset", "description", "model") \
+                    and value != default[key]:
+                raise UserError(f"config key {key!r} has no meaning for model={cfg.model} "
+                                "(an image-to-image system: its input is an image, not noise)")
+        t = cfg.train
+        unsupported = [("train.precision", t.precision, ("auto", "fp32")), ("train.compile", t.compile, (False,)),
+                       ("train.ema", t.ema, (0.0,)), ("train.d_steps", t.d_steps, (1,)),
+                       ("optim.name", cfg.optim.name, ("adam",))]
+        for key, value, allowed in unsupported:
+            if value not in allowed:
+                raise UserError(f"config key {key!r} must be {' or '.join(json.dumps(a) for a in allowed)} for "
+                                f"model={cfg.model} (not yet for the image-to-image systems); "
+                                f"got {json.dumps(value)}")
 
 
 def _validate_vae(cfg: RunConfig) -> None:
@@ -297,6 +422,23 @@ def known_keys() -> list[str]:
     return [k for k, _ in _flatten(to_dict(RunConfig()))]
 
 
+def _suggest(key: str, keys: list[str]) -> str:
+    """The hint after an unknown key: the keys it is probably meant to be, else what its section holds."""
+    import difflib
+
+    close = [k for k in keys if k.split(".")[-1] == key.split(".")[-1]]
+    close = close or difflib.get_close_matches(key, keys, n=3, cutoff=0.8)
+    if close:
+        return f"; did you mean {' or '.join(close)}?"
+    section = key.split(".")[0] if "." in key else None
+    here = [k for k in keys if section and k.startswith(section + ".")]
+    if here:
+        return f"; keys of section {section!r}: {', '.join(k.split('.', 1)[1] for k in here)}"
+    sections = sorted({k.split(".")[0] for k in keys if "." in k})
+    return (f"; top-level keys: {', '.join(k for k in keys if '.' not in k)}; sections: {', '.join(sections)} "
+            "(`gankit train --dry-run` prints them all)")
+
+
 def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...]) -> RunConfig:
     """Apply ``key=value`` strings (value parsed as JSON, else taken as a string); strict."""
     data = to_dict(cfg)
@@ -307,8 +449,7 @@ def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...]) -> R
         if not sep or not key:
             raise UserError(f"--set expects key=value, got {item!r}")
         if key not in keys:
-            close = [k for k in keys if k.split(".")[-1] == key.split(".")[-1]]
-            hint = f"; did you mean {' or '.join(close)}?" if close else f"; known keys: {', '.join(keys)}"
+            hint = _suggest(key, keys)
             raise UserError(f"unknown config key {key!r} in --set {item!r}{hint}")
         try:
             value = json.loads(raw)

@@ -1,8 +1,9 @@
 """``gankit train``: pick the system a config names, build it, and hand it to the engine.
 
-The GAN of Algorithm 1 (:mod:`gankit.systems.gan`: k steps of D, then one step of G) and, with
-``model = "vae"``, the VAE baseline (:mod:`gankit.systems.vae`) train through the one loop
-:func:`gankit.training.loop.fit`. Everything a run needs to continue (weights, optimizer moments,
+The GAN of Algorithm 1 (:mod:`gankit.systems.gan`: k steps of D, then one step of G), with
+``model = "vae"`` the VAE baseline (:mod:`gankit.systems.vae`), and the image-to-image systems
+(``model = "pix2pix" | "cyclegan" | "srgan" | "simgan"``, :mod:`gankit.systems.i2i`) train through
+the one loop :func:`gankit.training.loop.fit`. Everything a run needs to continue (weights, optimizer moments,
 RNG states, the minibatch order) is in one checkpoint, so a resumed run ends bitwise where an
 uninterrupted one would (on the CPU).
 
@@ -26,7 +27,7 @@ from torch import nn
 
 from gankit import checkpoint as ckpt
 from gankit import distributed
-from gankit.config import RunConfig, save_json, to_dict, from_dict, validate
+from gankit.config import I2I_SYSTEMS, RunConfig, save_json, to_dict, from_dict, validate
 from gankit.data import build_dataset
 from gankit.errors import TrainingDiverged, UserError  # noqa: F401  (TrainingDiverged: imported from here by users)
 from gankit.systems import system_class
@@ -48,11 +49,12 @@ class TrainResult:
     G: nn.Module | None = None  # the trained networks as this process holds them (G_ema: the average drawn from)
     D: nn.Module | None = None  # a VAE run: its encoder E
     G_ema: nn.Module | None = None
+    system: object | None = None  # the trained system (for the image-to-image ones: translate_batched(x))
 
 
 def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume: str | os.PathLike | None = None,
           steps: int | None = None, progress: bool = True) -> TrainResult:
-    """Train a GAN by Algorithm 1 and return where its results are.
+    """Train the system the config names (a GAN by Algorithm 1 by default) and return where its results are.
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) it trains data-parallel with
     DistributedDataParallel, each process on its slice of the global batch (see gankit.distributed);
@@ -83,6 +85,11 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
         if steps <= 0:
             raise UserError(f"--steps must be a positive integer; got {steps}")
         cfg = validate(from_dict({**to_dict(cfg), "train": {**to_dict(cfg.train), "steps": steps}}))
+    if state is not None and int(state["step"]) >= cfg.train.steps:
+        raise UserError(f"{str(resume)!r} is already at step {state['step']}; pass --steps above it to train on")
+    if cfg.model in I2I_SYSTEMS and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # started by torchrun
+        raise UserError(f"the image-to-image systems ({cfg.model} here) train in one process only (no DDP yet); "
+                        "run `gankit train` without torchrun")
     world, device = distributed.setup(resolve_device(cfg.train.device))
     try:
         return _train(cfg, state, resume, out, progress, world, device)
@@ -94,8 +101,12 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
            device: torch.device) -> TrainResult:
     t = cfg.train
     set_threads(t.threads)
-    data = build_dataset(cfg.data, "train")
-    system = system_class(cfg.model)(cfg, data, world, device, state)
+    if cfg.model in I2I_SYSTEMS:
+        from gankit.systems import i2i
+
+        system = i2i.build(cfg, device, state)
+    else:
+        system = system_class(cfg.model)(cfg, build_dataset(cfg.data, "train"), world, device, state)
     if state is not None:
         run_dir = ckpt.find_checkpoint(resume).parent
     else:
@@ -105,4 +116,5 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
     r = fit(system, run_dir, Cadence(t.steps, t.log_every, t.snapshot_every, t.ckpt_every), step=system.step0,
             world=world, progress=progress, hint=system.hint)
     return TrainResult(run_dir=r.run_dir, step=r.step, interrupted=r.interrupted, checkpoint=r.checkpoint,
-                       samples=r.picture, G=system.G, D=system.D, G_ema=system.G_ema)
+                       samples=r.picture, G=getattr(system, "G", None), D=getattr(system, "D", None),
+                       G_ema=getattr(system, "G_ema", None), system=system)

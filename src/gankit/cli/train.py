@@ -18,6 +18,7 @@ Examples:
   gankit train --data ./my_images --set data.size=32
   gankit train --resume runs/00003-quick --steps 6000
   gankit train --preset dcgan-mnist --precision bf16 --compile
+  gankit train --preset pix2pix-edges           # an image-to-image system (see `gankit translate`)
   torchrun --nproc_per_node 4 -m gankit train --preset dcgan-mnist   # 4 processes, DDP
 """
 
@@ -47,11 +48,12 @@ PRECISION = click.Choice(["auto", "fp32", "bf16"])
               help="Matmul precision: bf16 autocast or fp32; sets train.precision (default auto: bf16 where native).")
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
 def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet, precision, compile_):
-    """Train a GAN (Algorithm 1 of Goodfellow et al. 2014) and write a run directory.
+    """Train a GAN (Algorithm 1 of Goodfellow et al. 2014), the VAE or an image-to-image system (the
+    preset's model) and write a run directory.
 
-    Under torchrun (WORLD_SIZE > 1) it trains data-parallel; train.batch is per process.
+    Under torchrun (WORLD_SIZE > 1) the GAN trains data-parallel; train.batch is per process.
     """
-    from gankit.config import apply_overrides, load_preset, to_dict
+    from gankit.config import I2I_SYSTEMS, apply_overrides, load_preset, to_dict
     from gankit.train import train as run_train
 
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 prints
@@ -69,9 +71,25 @@ def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet
             extra.append(f"train.steps={steps}")
         if seed is not None:
             extra.append(f"train.seed={seed}")
-        cfg = apply_overrides(load_preset(preset), extra + _speed_switches(precision, compile_))
+        base = load_preset(preset)
+        if data_name is not None and base.model in I2I_SYSTEMS:
+            raise UserError(f"--data names one dataset, but {preset} ({base.model}) reads two sides of images: "
+                            "--set task.name=folders --set task.data_a=DIR --set task.data_b=DIR")
+        if base.model in I2I_SYSTEMS:
+            from gankit.systems.i2i import config_for
+
+            cfg = config_for(preset, extra + _speed_switches(precision, compile_))
+        else:
+            cfg = apply_overrides(base, extra + _speed_switches(precision, compile_))
         echo(json.dumps(to_dict(cfg), indent=2))
         if dry_run:
+            if cfg.model in I2I_SYSTEMS:
+                from gankit.systems.i2i import build_task
+
+                task = build_task(cfg, "train")
+                echo(f"data: task {cfg.task.name}, {len(task.a)} A images of shape {list(task.shape_a)}, "
+                     f"{len(task.b)} B images of shape {list(task.shape_b)}")
+                return
             from gankit.data import build_dataset
 
             data = build_dataset(cfg.data, "train")
@@ -137,5 +155,7 @@ def presets():
     """List the named run configs."""
     from gankit.config import list_presets
 
+    from gankit.config import load_preset
+
     for name, desc in list_presets().items():
-        click.echo(f"{name:16s} {desc}")
+        click.echo(f"{name:18s} {load_preset(name).model:9s} {desc}")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from gankit.config import I2I_SYSTEMS
 from gankit.errors import UserError
 from gankit.report.diagnose import MIN_ROWS, _record_step, find_warnings
 from gankit.report.plots import _png_size, _series, counts_png, curve_pngs
@@ -161,10 +162,14 @@ def render_html(run: dict[str, Any]) -> str:
     name = run_dir.resolve().name
     last_step = rows[-1]["step"] if rows else None
     planned = train_cfg.get("steps")
-    translation = isinstance(cfg.get("system"), str) and "train" not in cfg  # an image-to-image run's flat config
-    if translation:
+    old_translation = isinstance(cfg.get("system"), str) and "train" not in cfg  # gankit 0.1's flat translate config
+    translation = old_translation or cfg.get("model") in I2I_SYSTEMS
+    if old_translation:
         planned = cfg.get("steps")
         data_name, losses = f"task {cfg.get('task', '?')}", f"the {cfg['system']} system's"
+    elif cfg.get("model") in I2I_SYSTEMS:  # an image-to-image run: its task section names the data
+        task = cfg.get("task") if isinstance(cfg.get("task"), dict) else {}
+        data_name, losses = f"task {task.get('name', '?')}", f"the {cfg['model']} system's"
     else:
         data_name, losses = data_cfg.get("name", "?"), f"D {d_loss}, G {loss.get('g_loss', '?')}"
 

@@ -1,5 +1,6 @@
 """What gets trained: one module per system, each holding its networks, optimizers and losses and
-taking one training step; :func:`gankit.training.loop.fit` trains every one of them.
+taking one training step; :func:`gankit.training.loop.fit` trains every one of them. The
+image-to-image systems share their base class and config handling in :mod:`gankit.systems.i2i`.
 
 ``SYSTEMS`` is the fixed table of names to modules and classes (imported lazily by
 :func:`system_class`, never from a user's string beyond this table).
@@ -11,9 +12,13 @@ import importlib
 
 from gankit.errors import UserError
 
-SYSTEMS = {  # name -> (module, class)
+SYSTEMS = {  # name -> (module, class); the names are the config's `model` choices
     "gan": ("gankit.systems.gan", "GANSystem"),
     "vae": ("gankit.systems.vae", "VAESystem"),
+    "pix2pix": ("gankit.systems.pix2pix", "Pix2Pix"),
+    "cyclegan": ("gankit.systems.cyclegan", "CycleGAN"),
+    "srgan": ("gankit.systems.srgan", "SRGAN"),
+    "simgan": ("gankit.systems.simgan", "SimGAN"),
 }
 
 

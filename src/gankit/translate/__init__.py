@@ -1,12 +1,17 @@
 """Image-to-image GANs: pix2pix, CycleGAN, SRGAN and SimGAN behind one interface.
 
-Each system lives in its own module (:mod:`gankit.translate.pix2pix`, ``cyclegan``, ``srgan``,
-``simgan``) with its networks, losses, offline tasks built from the bundled digits, and presets.
-This module is the front door, one function per command:
+The systems live in :mod:`gankit.systems` (``pix2pix``, ``cyclegan``, ``srgan``, ``simgan``, with
+their shared base in :mod:`gankit.systems.i2i`) and train through the one engine like the GAN:
+``gankit train --preset pix2pix-edges``. This module is the familiar front door of gankit 0.1,
+one function per command:
 
 - :func:`train_translation` -> ``gankit translate train --system S | --preset P``
-- :func:`apply_translation` -> ``gankit translate apply CKPT IMAGES --out DIR``
-- :func:`load_translator` loads a checkpoint into a ready system (``system.translate_batched(x)``).
+- :func:`apply_translation` -> ``gankit translate apply RUN IMAGES --out DIR``
+- :func:`load_translator` loads a run into a ready system (``system.translate_batched(x)``).
+
+Overrides are ``--set`` strings of the one config parser (``pix2pix.lambda_l1=10``,
+``train.batch=8``) or a dict, where gankit 0.1's flat keys still work (``{"lambda_l1": 10,
+"steps": 200}``; see :data:`gankit.systems.i2i.LEGACY_KEYS`).
 
 Example (a few seconds)::
 
@@ -19,151 +24,113 @@ Example (a few seconds)::
 
 from __future__ import annotations
 
-import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from gankit.config import I2I_SYSTEMS, list_presets as _all_presets, load_preset
+from gankit.data.tasks import TaskData
 from gankit.errors import UserError
-from gankit.translate.common import (CHECKPOINT_KIND, COMMON, TaskData, TranslateResult, TranslationSystem, env_threads,
-                                     fit, load_folders, merge_config)
+from gankit.systems import system_class
+from gankit.systems.i2i import DEFAULT_PRESETS, TranslationSystem, config_for, flat_config
+from gankit.systems.i2i import build_task as _build_task
 
 __all__ = ["SYSTEMS", "system_class", "list_presets", "resolve_config", "build_task", "train_translation",
            "load_translator", "apply_translation", "TaskData", "TranslationSystem", "TranslateResult"]
 
-SYSTEMS = {  # name -> (module, class)
-    "pix2pix": ("gankit.translate.pix2pix", "Pix2Pix"),
-    "cyclegan": ("gankit.translate.cyclegan", "CycleGAN"),
-    "srgan": ("gankit.translate.srgan", "SRGAN"),
-    "simgan": ("gankit.translate.simgan", "SimGAN"),
-}
+SYSTEMS = I2I_SYSTEMS
 
 
-def system_class(name: str) -> type[TranslationSystem]:
-    """The class of system ``name``; UserError naming the choices for anything else."""
-    if name not in SYSTEMS:
-        raise UserError(f"unknown translation system {name!r}; choose one of {', '.join(SYSTEMS)}")
-    module, cls = SYSTEMS[name]
-    return getattr(importlib.import_module(module), cls)
+@dataclass
+class TranslateResult:
+    run_dir: Path
+    step: int
+    interrupted: bool
+    checkpoint: Path
+    preview: Path
+    system: TranslationSystem
 
 
 def list_presets() -> dict[str, tuple[str, dict[str, Any]]]:
-    """Every translation preset: name -> (system, its config values)."""
+    """Every image-to-image preset: name -> (system, its flat config)."""
     out = {}
-    for name in SYSTEMS:
-        try:
-            cls = system_class(name)
-        except ModuleNotFoundError as e:  # a system not installed in this build
-            if e.name != SYSTEMS[name][0]:
-                raise
-            continue
-        for preset, values in cls.PRESETS.items():
-            out[preset] = (name, values)
+    for name in _all_presets():
+        cfg = load_preset(name)
+        if cfg.model in I2I_SYSTEMS:
+            out[name] = (cfg.model, flat_config(cfg))
     return out
 
 
-def resolve_config(system_or_preset: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The full config of a system's default preset, or of a named preset, with ``overrides``.
+def resolve_config(system_or_preset: str, overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:
+    """The flat config (:func:`gankit.systems.i2i.flat_config`) of a system's default preset, or of a named
+    preset, with ``overrides``.
 
     Example::
 
         cfg = resolve_config("pix2pix", {"steps": 10})   # cfg["system"] == "pix2pix", cfg["steps"] == 10
     """
-    presets = {} if system_or_preset in SYSTEMS else list_presets()
-    if system_or_preset in SYSTEMS:
-        system = system_or_preset
-        cls = system_class(system)
-        preset_name, values = next(iter(cls.PRESETS.items()))
-    elif system_or_preset in presets:
-        preset_name = system_or_preset
-        system, values = presets[preset_name]
-        cls = system_class(system)
-    else:
-        raise UserError(f"unknown translation system or preset {system_or_preset!r}; systems: {', '.join(SYSTEMS)}; "
-                        f"presets: {', '.join(presets)}")
-    defaults = {**COMMON, **cls.DEFAULTS}
-    values = {k: v for k, v in values.items() if not k.startswith("_")}
-    cfg = merge_config(defaults, {"system": system}, values, overrides or {}, where=f"{system} config")
-    cfg["preset"] = preset_name
-    if cfg["system"] != system:
-        raise UserError(f"config key 'system' cannot change {system!r} to {cfg['system']!r}; "
-                        "pick the other system's preset")
-    if cfg["task"] != "folders" and cfg["task"] not in cls.TASKS:
-        raise UserError(f"{system} has no task {cfg['task']!r}; choose one of {', '.join([*cls.TASKS, 'folders'])}")
-    if cfg["task"] != "folders" and (cfg["data_a"] or cfg["data_b"]):
-        raise UserError(f"data_a / data_b are read only with task 'folders' (the task is {cfg['task']!r})")
-    return cfg
+    return flat_config(config_for(system_or_preset, overrides))
 
 
 def build_task(cfg: dict[str, Any], split: str = "train") -> TaskData:
-    """The data of ``cfg["task"]`` (a built-in task or the user's folders) for ``split``."""
-    cls = system_class(cfg["system"])
-    if cfg["task"] == "folders":
-        return load_folders(cfg, cls.paired)
-    data = cls.TASKS[cfg["task"]](cfg, split)
-    return data.head(cfg["n_train"]) if split == "train" else data
+    """The data of the config's task (a built-in task or the user's folders) for ``split``."""
+    return _build_task(cfg, split)
 
 
-def _device(name: str) -> torch.device:
-    from gankit.training.runtime import resolve_device
-
-    return resolve_device(name)
-
-
-def train_translation(system_or_preset: str = "pix2pix", overrides: dict[str, Any] | None = None,
+def train_translation(system_or_preset: str = "pix2pix", overrides: dict[str, Any] | list[str] | None = None,
                       out: str | os.PathLike = "runs", resume: str | os.PathLike | None = None,
                       steps: int | None = None, progress: bool = True) -> TranslateResult:
-    """Train a translation system and write a run directory (config.json, stats.jsonl,
-    preview-*.png, checkpoint.pt); or continue ``resume`` (a run directory) to ``steps``."""
-    from gankit.training.loop import open_run
+    """Train a translation system through the engine and write a run directory (config.json, stats.jsonl,
+    samples-*.png, checkpoint.pt, as every run); or continue ``resume`` (a run directory) to ``steps``."""
+    from gankit.train import train
 
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # started by torchrun
-        raise UserError("the image-to-image systems train in one process only (no DDP yet); run "
-                        "`gankit translate train` without torchrun")
-    state = None
     if resume is not None:
         if overrides:
             raise UserError("--resume continues a run with its own config; only --steps may change")
-        state = _load_state(resume)
-        cfg = dict(state["config"])
-        if steps is not None:
-            cfg["steps"] = steps
-        run_dir = Path(resume) if Path(resume).is_dir() else Path(resume).parent
+        r = train(resume=resume, steps=steps, progress=progress)
     else:
-        cfg = resolve_config(system_or_preset, {**(overrides or {}), **({"steps": steps} if steps is not None else {})})
-    env_threads(cfg)
-    torch.manual_seed(cfg["seed"])
-    data = build_task(cfg, "train")
-    test = build_task(cfg, "test") if cfg["task"] != "folders" else data
-    device = _device(cfg["device"])
-    system = system_class(cfg["system"])(cfg, data.shape_a, data.shape_b, device)
-    if state is None:
-        run_dir = open_run(out, cfg["preset"], cfg)
-    elif int(state["step"]) >= cfg["steps"]:
-        raise UserError(f"{run_dir} is already at step {state['step']}; pass --steps above it to train on")
-    return fit(system, data, run_dir, state=state, progress=progress, preview_data=test)
+        if system_or_preset not in DEFAULT_PRESETS and system_or_preset not in list_presets():
+            config_for(system_or_preset)  # the one-line error naming the choices
+        cfg = config_for(system_or_preset, overrides)
+        if steps is not None:
+            cfg = config_for(system_or_preset, [*_as_strings(cfg.model, overrides), f"train.steps={steps}"])
+        r = train(cfg, out=out, progress=progress)
+    if not isinstance(r.system, TranslationSystem):
+        raise UserError(f"{str(resume)!r} is a {r.system.__class__.__name__} run, not an image-to-image one")
+    return TranslateResult(run_dir=r.run_dir, step=r.step, interrupted=r.interrupted, checkpoint=r.checkpoint,
+                           preview=r.samples, system=r.system)
+
+
+def _as_strings(system: str, overrides: dict[str, Any] | list[str] | None) -> list[str]:
+    from gankit.systems.i2i import dotted_overrides
+
+    if isinstance(overrides, dict):
+        return dotted_overrides(system, overrides)
+    return list(overrides or [])
 
 
 def _load_state(run_or_ckpt: str | os.PathLike) -> dict:
-    from gankit.checkpoint import load_checkpoint
+    from gankit.checkpoint import load_checkpoint, system_of
 
     state = load_checkpoint(run_or_ckpt)
-    if state.get("kind") != CHECKPOINT_KIND:
-        raise UserError(f"{str(run_or_ckpt)!r} is a GAN checkpoint from `gankit train`, not a translation model; "
+    if system_of(state) not in I2I_SYSTEMS:
+        raise UserError(f"{str(run_or_ckpt)!r} is a {system_of(state)} run, not a translation model; "
                         f"use `gankit sample` for it, or train one with `gankit translate train`")
     return state
 
 
 def load_translator(run_or_ckpt: str | os.PathLike, device: str = "cpu") -> TranslationSystem:
     """A trained translation system from its run directory or checkpoint, in eval mode."""
+    from gankit.training.runtime import resolve_device
+
     state = _load_state(run_or_ckpt)
-    cls = system_class(state["system"])
-    cfg = dict(state["config"])
-    system = cls(cfg, tuple(state["shape_a"]), tuple(state["shape_b"]), _device(device))
-    for k, net in system.nets.items():
-        net.load_state_dict(state["nets"][k])
+    extra = state["extra"]
+    system = system_class(state["system"])(state["config"], tuple(extra["shape_a"]), tuple(extra["shape_b"]),
+                                          resolve_device(device))
+    system.load_state(state, weights_only=True)
     system.train(False)
     return system
 
@@ -185,7 +152,7 @@ def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike,
         The output path.
     """
     from gankit.data.images import read_images
-    from gankit.translate.common import tile_columns
+    from gankit.systems.i2i import tile_columns
     from gankit.viz import save_image_grid
 
     system = load_translator(run_or_ckpt, device)

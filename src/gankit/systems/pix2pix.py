@@ -10,7 +10,7 @@ with L_cGAN of eq. 1 and L_L1 = E ||y - G(x)||_1 of eq. 3 (here a mean over pixe
 keeps the paper's meaning for any image size). Section 3.3: G takes the non-saturating step
 (maximise log D(x, G(x)) rather than minimise log(1 - D(x, G(x)))), and D's objective is divided
 by 2 "which slows down the rate at which D learns relative to G"; Adam, lr 2e-4, beta1 0.5
-(:data:`gankit.translate.common.COMMON`). The noise z is dropout in the decoder (section 3.1,
+(the presets' ``optim`` section). The noise z is dropout in the decoder (section 3.1,
 appendix 6.1.1: 50% in the first three decoder blocks).
 
 One difference from the paper, on purpose: section 3.3 runs G at test time as in training
@@ -38,7 +38,8 @@ import torch.nn.functional as F
 from gankit.errors import UserError
 from gankit.losses import d_loss_bce, g_loss_nonsaturating
 from gankit.models.i2i import NORMS, PatchDiscriminator, UNet
-from gankit.translate.common import TaskData, TranslationSystem
+from gankit.data.tasks import TaskData
+from gankit.systems.i2i import TranslationSystem
 
 __all__ = ["Pix2Pix", "digit_outline", "edges_task", "loss_D", "loss_G_adv", "loss_L1"]
 
@@ -114,27 +115,11 @@ class Pix2Pix(TranslationSystem):
     name = "pix2pix"
     paired = True
     directions = ("AtoB",)
-    DEFAULTS: dict[str, Any] = {
-        "lambda_l1": 100.0,  # weight of L1 (section 4.2, "lambda = 100")
-        "lambda_gan": 1.0,  # weight of the cGAN term; 0 = L1 alone, no D
-        "g_base": 32,  # U-Net channels after the first down block (paper 64; smaller for a CPU)
-        "g_depth": 3,  # U-Net down/up blocks; 28 px is padded to 32, so 3 leaves a 4x4 bottleneck
-        "dropout": 0.5,  # in the first 3 decoder blocks (appendix 6.1.1)
-        "d_base": 32,  # PatchGAN channels of the first layer (paper 64)
-        "d_layers": 1,  # stride-2 layers: 1 gives 16x16 patches (a 12x12 logit map on 28x28 images)
-        "norm": "batch",  # "batch" (the paper's), "instance" or "none", in G and D
-    }
-    PRESETS: dict[str, dict[str, Any]] = {
-        "pix2pix-edges": {"task": "edges", "steps": 1000,
-                          "_doc": "digit outlines -> digits (mnist-5k), L1 + cGAN as the paper (a few CPU minutes)"},
-        "pix2pix-l1": {"task": "edges", "steps": 1000, "lambda_gan": 0.0,
-                       "_doc": "the same with L1 alone (lambda_gan 0, no D): "
-                               "the paper's L1-only ablation (section 4.2)"},
-    }
     TASKS = {"edges": edges_task}
 
-    def __init__(self, cfg: dict[str, Any], shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
+    def __init__(self, cfg, shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
         super().__init__(cfg, shape_a, shape_b, device)
+        cfg = self.cfg  # the flat view
         _check_config(cfg)
         c_a, c_b = self.shape_a[0], self.shape_b[0]
         if self.shape_a[1:] != self.shape_b[1:]:
@@ -149,9 +134,9 @@ class Pix2Pix(TranslationSystem):
             self.D = PatchDiscriminator(c_a + c_b, base=cfg["d_base"], n_layers=cfg["d_layers"],
                                         norm=cfg["norm"]).to(device)
             self.nets["D"] = self.D
-            self.optims["D"] = self.adam(self.D)
+            self.optims["D"] = self.adam(self.D, d=True)
 
-    def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def update(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One D step (unless lambda_gan is 0), then one G step, on the same batch (section 3.3)."""
         x, y_real = batch["a"], batch["b"]  # [N, C_a, H, W], [N, C_b, H, W]
         y_fake = self.G(x)

@@ -22,7 +22,7 @@ The paper's three training devices:
   :class:`gankit.models.i2i.PatchDiscriminator` with ``d_layers=1`` gives a 12x12 map for 28x28
   digits, each logit seeing a 16x16 patch, so it judges strokes more than whole digits;
 - a history of refined images (section 2.3): half of every fake batch D sees comes from a buffer
-  of earlier refined images (:class:`common.ImageHistory`, ``query(x, half=True)``);
+  of earlier refined images (:class:`~gankit.training.sampler.ImageHistory`, ``query(x, half=True)``);
 - pretraining and step ratio (Algorithm 1 and section 3.1): R is first trained with only the
   self-regularisation loss (1,000 steps in the paper) and D alone (200 steps), then each step
   makes K_g = 2 refiner updates and K_d = 1 discriminator update.
@@ -56,7 +56,9 @@ import torch
 from gankit.errors import UserError
 from gankit.losses import d_loss_bce, g_loss_nonsaturating
 from gankit.models.i2i import NORMS, PatchDiscriminator, ResnetGenerator
-from gankit.translate.common import ImageHistory, TaskData, TranslationSystem, tile_columns
+from gankit.data.tasks import TaskData
+from gankit.systems.i2i import TranslationSystem, tile_columns
+from gankit.training.sampler import ImageHistory
 
 __all__ = ["SimGAN", "loss_D", "loss_R_adv", "loss_R_reg", "fonts_task"]
 
@@ -137,31 +139,11 @@ class SimGAN(TranslationSystem):
     name = "simgan"
     paired = False
     directions = ("AtoB",)
-    DEFAULTS: dict[str, Any] = {
-        "r_base": 16,  # refiner channels (the paper's 64, section 3.1; narrower for CPU minutes)
-        "r_blocks": 3,  # refiner residual blocks (the paper's 4 for eyes, section 3.1; one fewer for CPU minutes)
-        "r_norm": "none",  # the paper's refiner has no normalisation; "batch" | "instance" | "none"
-        "d_base": 16,  # D channels of the first convolution
-        "d_layers": 1,  # PatchGAN stride-2 layers: 1 = 16x16 patches, a 12x12 logit map on 28x28 (section 2.2)
-        "d_norm": "none",  # "batch" | "instance" | "none"
-        "lambda_reg": 1.0,  # weight of the self-regularisation L1 (per pixel, against the per-patch mean realism loss)
-        "pretrain_r": 200,  # steps of R on self-regularisation only (the paper: 1,000, section 3.1)
-        "pretrain_d": 50,  # steps of D only after that (the paper: 200, section 3.1)
-        "k_g": 2,  # R updates per step (Algorithm 1's K_g; the paper: 2, section 3.1)
-        "k_d": 1,  # D updates per step (Algorithm 1's K_d; the paper: 1)
-        "history": 3200,  # images in the history buffer (section 2.3); 0 = off. 100 batches of 32
-        "pool": 10000,  # synthetic training digits rendered for task "fonts"
-        "n_test": 1000,  # synthetic test digits (task "fonts"), as many as mnist-5k's real test digits
-        "pool_seed": 0,  # seed of the synthetic digits (apart from "seed", so refiner seeds share data)
-    }
-    PRESETS = {
-        "simgan-fonts": {"task": "fonts", "steps": 1000,
-                         "_doc": "font-rendered digits -> MNIST-like, labels kept (a few CPU minutes)"},
-    }
     TASKS = {"fonts": fonts_task}
 
-    def __init__(self, cfg: dict[str, Any], shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
+    def __init__(self, cfg, shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
         super().__init__(cfg, shape_a, shape_b, device)
+        cfg = self.cfg  # the flat view
         _check_config(cfg)
         if shape_a[0] != shape_b[0]:
             raise UserError(f"simgan refines images into the same space: side A has {shape_a[0]} channels, side B "
@@ -171,7 +153,7 @@ class SimGAN(TranslationSystem):
                                  stem=3).to(device)
         self.D = PatchDiscriminator(ch, base=cfg["d_base"], n_layers=cfg["d_layers"], norm=cfg["d_norm"]).to(device)
         self.nets = {"R": self.R, "D": self.D}
-        self.optims = {"R": self.adam(self.R), "D": self.adam(self.D)}
+        self.optims = {"R": self.adam(self.R), "D": self.adam(self.D, d=True)}
         self.history = ImageHistory(cfg["history"], seed=cfg["seed"] + 2)  # + 2: apart from the batch stream (seed + 1)
 
     # -- updates ---------------------------------------------------------------------------------
@@ -205,7 +187,7 @@ class SimGAN(TranslationSystem):
         return {"loss_D": loss.detach(), "D_real": torch.sigmoid(l_real.detach()).mean(),
                 "D_refined": torch.sigmoid(l_fake.detach()).mean()}
 
-    def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def update(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One step of the current phase; returns R's and D's losses and D's mean "real" probabilities."""
         x_syn, x_real = batch["a"], batch["b"]
         cfg = self.cfg

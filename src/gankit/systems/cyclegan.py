@@ -12,7 +12,7 @@ lambda = 10 (section 4). gankit follows the paper's training details (section 4,
 
 - least-squares GAN losses (Mao et al. 2017) instead of the log-likelihood of eq. 1;
 - D's objective halved, so D learns more slowly relative to G;
-- D sees fakes from a history of the 50 last generated images (:class:`common.ImageHistory`);
+- D sees fakes from a history of the 50 last generated images (:class:`~gankit.training.sampler.ImageHistory`);
 - Adam, lr 2e-4, beta1 0.5; the lr stays constant for the first half of training, then decays
   linearly to zero (the paper: 100 + 100 epochs);
 - weights drawn from N(0, 0.02);
@@ -50,7 +50,9 @@ from torch import nn
 from gankit.errors import UserError
 from gankit.losses import d_loss_ls, g_loss_ls
 from gankit.models.i2i import PatchDiscriminator, ResnetGenerator
-from gankit.translate.common import ImageHistory, TaskData, TranslationSystem, tile_columns
+from gankit.data.tasks import TaskData
+from gankit.systems.i2i import TranslationSystem, tile_columns
+from gankit.training.sampler import ImageHistory
 
 __all__ = ["CycleGAN", "loss_gan_g", "loss_gan_d", "loss_cycle", "loss_identity", "lr_factor", "textures", "blend",
            "mnist_m"]
@@ -187,31 +189,11 @@ class CycleGAN(TranslationSystem):
     name = "cyclegan"
     paired = False
     directions = ("AtoB", "BtoA")
-    DEFAULTS: dict[str, Any] = {
-        "lambda_cycle": 10.0,  # lambda of eq. 3 (section 4: 10 in every experiment); 0 = GAN alone
-        "lambda_identity": 0.5,  # identity weight as a fraction of lambda (appendix 7.1: 0.5 lambda); 0 = off
-        "history": 50,  # image buffer per D (section 4: 50); 0 = latest fakes only
-        "decay_start": 0.5,  # fraction of steps after which lr decays linearly to 0 (section 4: 100 of 200 epochs)
-        "init_std": 0.02,  # conv weights ~ N(0, init_std) (appendix 7.1); 0 keeps PyTorch's init
-        "g_base": 8,  # channels of G's first conv (paper 64)
-        "g_down": 2,  # stride-2 down blocks of G (paper 2); the size must divide by 2**g_down
-        "g_blocks": 2,  # residual blocks of G (paper 6 at 128x128, 9 at 256x256)
-        "d_base": 16,  # channels of D's first conv (paper 64)
-        "d_layers": 2,  # stride-2 convs of D: 2 sees 34x34 patches (the paper's 3 sees 70x70)
-        "norm": "instance",  # instance norm in G and D (section 4, after Ulyanov et al.)
-    }
-    PRESETS: dict[str, dict[str, Any]] = {
-        "cyclegan-mnist-m": {"task": "mnist-m", "steps": 3000, "batch": 8, "snapshot_every": 1000,
-                             "_doc": "gray digits <-> MNIST-M-like coloured digits, unpaired, 3,000 steps "
-                                     "(CPU minutes; see docs/cyclegan.md)"},
-        "cyclegan-no-cycle": {"task": "mnist-m", "steps": 3000, "batch": 8, "snapshot_every": 1000,
-                              "lambda_cycle": 0.0,
-                              "_doc": "the same without cycle and identity losses (section 5.1.4's 'GAN alone')"},
-    }
     TASKS = {"mnist-m": mnist_m}
 
-    def __init__(self, cfg: dict[str, Any], shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
+    def __init__(self, cfg, shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
         super().__init__(cfg, shape_a, shape_b, device)
+        cfg = self.cfg  # the flat view
         _check_config(cfg, self.shape_a, self.shape_b)
         ca, cb = self.shape_a[0], self.shape_b[0]
         gen = dict(base=cfg["g_base"], n_down=cfg["g_down"], n_blocks=cfg["g_blocks"], norm=cfg["norm"])
@@ -228,18 +210,19 @@ class CycleGAN(TranslationSystem):
         for net in self.nets.values():
             net.to(device)
         n = self.nets
-        self.optims = {"G": self.adam(n["G"], n["F"]), "D": self.adam(n["D_A"], n["D_B"])}
+        self.optims = {"G": self.adam(n["G"], n["F"]), "D": self.adam(n["D_A"], n["D_B"], d=True)}
         self.history_a = ImageHistory(cfg["history"], seed=cfg["seed"] + 2)  # fakes F(b) for D_A
         self.history_b = ImageHistory(cfg["history"], seed=cfg["seed"] + 3)  # fakes G(a) for D_B
 
-    def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def update(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, n = self.cfg, self.nets
         G, F, D_A, D_B = n["G"], n["F"], n["D_A"], n["D_B"]
         a, b = batch["a"], batch["b"]  # [N, C_a, H, W], [N, C_b, H, W]
-        lr = cfg["lr"] * lr_factor(step, cfg["steps"], cfg["decay_start"])
-        for opt in self.optims.values():
+        factor = lr_factor(step, cfg["steps"], cfg["decay_start"])
+        lr = cfg["lr"] * factor
+        for name, opt in self.optims.items():
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = (cfg["lr_d"] if name == "D" else cfg["lr"]) * factor
 
         # Update G and F: fool both Ds, close both cycles, keep each domain's own images.
         for D in (D_A, D_B):

@@ -45,7 +45,8 @@ from torch import nn
 
 from gankit.errors import UserError
 from gankit.losses import d_loss_bce, g_loss_nonsaturating
-from gankit.translate.common import TaskData, TranslationSystem, tile_columns
+from gankit.data.tasks import TaskData
+from gankit.systems.i2i import TranslationSystem, tile_columns
 
 __all__ = ["SRGAN", "SRResNetGenerator", "SRDiscriminator", "downsample", "bicubic_upsample", "content_loss",
            "adversarial_loss", "perceptual_loss", "loss_D", "DigitsFeatures", "load_content_net"]
@@ -272,33 +273,16 @@ class SRGAN(TranslationSystem):
     name = "srgan"
     paired = True
     directions = ("AtoB",)
-    DEFAULTS: dict[str, Any] = {
-        "width": 32,  # G channels (the paper's 64)
-        "n_blocks": 4,  # G residual blocks B (the paper's 16)
-        "d_width": 16,  # D channels of the first layer (the paper's 64)
-        "d_depth": 3,  # D stride-1/stride-2 pairs (the paper's 4, on 96x96 crops)
-        "content": "digits",  # digits | digits-fc | pixel | a TorchScript file; the paper's VGG19 phi_{5,4}
-        "lambda_adv": 1e-3,  # eq. 3's weight of the adversarial loss; 0: no D, G on the content loss alone
-        "warmup": 0,  # first steps train G on pixel MSE only, D idle (the paper starts SRGAN from SRResNet, 3.2)
-    }
-    # Paper, section 3.2: Adam with beta1 0.9, minibatches of 16, lr 1e-4, SRGAN initialised from a
-    # trained SRResNet. Ours: 800 steps (a few CPU minutes) at lr 5e-4, which in 400 SRResNet steps
-    # reached 19.75 dB test PSNR where 1e-4 reached 17.95 (2 seeds, benchmarks/results/translate_srgan.jsonl);
-    # SRGAN's first half is the SRResNet phase.
-    _RECIPE = {"batch": 16, "beta1": 0.9, "lr": 5e-4, "steps": 800}
-    PRESETS: dict[str, dict[str, Any]] = {
-        "srgan-x4": {"task": "digits-x4", **_RECIPE, "warmup": 400,
-                     "_doc": "SRGAN 7x7 -> 28x28 digits: digits-feature content loss + 1e-3 adversarial"},
-        "srresnet-x4": {"task": "digits-x4", **_RECIPE, "lambda_adv": 0.0, "content": "pixel",
-                        "_doc": "SRResNet baseline 7x7 -> 28x28: the same G on pixel MSE, no D"},
-        "srgan-x2": {"task": "digits-x2", **_RECIPE, "warmup": 400, "_doc": "SRGAN 14x14 -> 28x28 digits"},
-        "srresnet-x2": {"task": "digits-x2", **_RECIPE, "lambda_adv": 0.0, "content": "pixel",
-                        "_doc": "SRResNet baseline 14x14 -> 28x28"},
-    }
+    # The presets' recipe (presets/srgan-x4.json and the others): the paper (section 3.2) uses Adam with
+    # beta1 0.9, minibatches of 16, lr 1e-4, SRGAN initialised from a trained SRResNet. Ours: 800 steps
+    # (a few CPU minutes) at lr 5e-4, which in 400 SRResNet steps reached 19.75 dB test PSNR where 1e-4
+    # reached 17.95 (2 seeds, benchmarks/results/translate_srgan.jsonl); SRGAN's first half is the
+    # SRResNet phase.
     TASKS = {"digits-x4": _digits_task(4), "digits-x2": _digits_task(2)}
 
-    def __init__(self, cfg: dict[str, Any], shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
+    def __init__(self, cfg, shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
         super().__init__(cfg, shape_a, shape_b, device)
+        cfg = self.cfg  # the flat view
         for key, least in (("width", 1), ("n_blocks", 0), ("d_width", 1), ("d_depth", 1), ("lambda_adv", 0),
                            ("warmup", 0)):
             if cfg[key] < least:
@@ -317,7 +301,7 @@ class SRGAN(TranslationSystem):
         self.optims["G"] = self.adam(self.nets["G"])
         if cfg["lambda_adv"] > 0:
             self.nets["D"] = SRDiscriminator(c_b, h_b, cfg["d_width"], cfg["d_depth"]).to(device)
-            self.optims["D"] = self.adam(self.nets["D"])
+            self.optims["D"] = self.adam(self.nets["D"], d=True)
         self._phi: nn.Module | None = None  # loaded when training starts; not in self.nets, so never saved
 
     def phi(self) -> nn.Module:
@@ -331,7 +315,7 @@ class SRGAN(TranslationSystem):
         if mode:
             self.phi()  # a bad content path fails before the first step
 
-    def train_step(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def update(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         G, cfg = self.nets["G"], self.cfg
         x_lr, x_real = batch["a"], batch["b"]  # [N, C, h, w], [N, C, H, W]
         x_fake = G(x_lr)  # [N, C, H, W]
