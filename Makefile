@@ -56,8 +56,10 @@ browser:
 
 install-test: $(VENV)/.installed browser
 
-# The suite, with the docstring examples of the public API run as doctests (STYLE.md habit 12).
+# The suite: ruff first (seconds; line length 120, rules E, F, W, see pyproject.toml), then the tests
+# with the docstring examples of the public API run as doctests (STYLE.md habit 12).
 test: install-test
+	$(BIN)/ruff check -q src tests benchmarks
 	$(BIN)/python -m pytest -q --doctest-modules src/gankit tests
 
 clean:
