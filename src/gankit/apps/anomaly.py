@@ -51,8 +51,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.apps.encoder import (ANOMALY_FORMAT, ANOMALY_NAME, ANOMALY_VERSION, Encoder, d_features, encoder_from_state,
-                                 read_encoder_file, save_encoder, train_encoder)
+from gankit.apps.encoder import (ANOMALY_FORMAT, ANOMALY_NAME, ANOMALY_VERSION, Encoder, checkpoint_nets, d_features,
+                                 encoder_from_state, read_encoder_file, save_encoder, train_encoder)
 from gankit.apps.invert import invert
 from gankit.config import RunConfig, apply_overrides, from_dict, load_preset, to_dict, validate
 from gankit.errors import UserError
@@ -210,11 +210,11 @@ def load_anomaly(run_dir: str | os.PathLike, device: str | torch.device = "cpu")
     state = read_encoder_file(path, ANOMALY_FORMAT, ANOMALY_VERSION)
     ck = load_checkpoint(run)
     cfg = validate(from_dict(ck["config"]))
-    shape = tuple(ck["data_shape"])
+    nets, shape = checkpoint_nets(ck)
     G = build_generator(cfg, shape)
-    G.load_state_dict(ck["G_ema" if state.get("g_is_ema") else "G"])
+    G.load_state_dict(nets["G_ema" if state.get("g_is_ema") else "G"])
     D = build_discriminator(cfg, shape)
-    D.load_state_dict(ck["D"])
+    D.load_state_dict(nets["D"])
     E = encoder_from_state(state)
     info = {k: v for k, v in state.items() if k not in ("format", "version", "E", "encoder")}
     info["run_dir"] = str(run)

@@ -37,9 +37,9 @@ from torch import nn
 from gankit.errors import UserError
 
 __all__ = ["ENCODER_NAME", "ENCODER_FORMAT", "ENCODER_VERSION", "ANOMALY_NAME", "ANOMALY_FORMAT",
-           "ANOMALY_VERSION", "Encoder", "discriminator_features", "d_features", "load_discriminator", "izi_f",
-           "train_encoder", "save_encoder", "encoder_from_state", "read_encoder_file", "fit_encoder", "load_encoder",
-           "encode_best_class"]
+           "ANOMALY_VERSION", "Encoder", "discriminator_features", "d_features", "checkpoint_nets",
+           "load_discriminator", "izi_f", "train_encoder", "save_encoder", "encoder_from_state", "read_encoder_file",
+           "fit_encoder", "load_encoder", "encode_best_class"]
 
 #: The file :func:`fit_encoder` writes beside a run's checkpoint.
 ENCODER_NAME = "encoder.pt"
@@ -108,6 +108,18 @@ def d_features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return D.features(x).flatten(1)
 
 
+def checkpoint_nets(state: dict) -> tuple[dict, tuple[int, ...]]:
+    """(the networks' state_dicts by name, the data shape) of a loaded checkpoint, in either layout.
+
+    The one layout of every system keeps them in ``state["nets"]`` and ``state["extra"]``; gankit
+    0.1's GAN and VAE files kept them at the top level. Reading both keeps the apps working while
+    the format moves (``gankit.run.load_run`` is to become the one reader of both).
+    """
+    nets = state["nets"] if "nets" in state else state
+    extra = state["extra"] if "extra" in state else state
+    return nets, tuple(extra["data_shape"])
+
+
 def load_discriminator(run_or_ckpt: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a run's discriminator D from its checkpoint, in eval mode and without gradients for its weights."""
     from gankit.checkpoint import load_checkpoint
@@ -116,11 +128,12 @@ def load_discriminator(run_or_ckpt: str | os.PathLike, device: str | torch.devic
 
     state = load_checkpoint(run_or_ckpt)
     cfg = validate(from_dict(state["config"]))
-    if "D" not in state:
+    nets, shape = checkpoint_nets(state)
+    if "D" not in nets:
         raise UserError(f"{run_or_ckpt} has no discriminator (a {getattr(cfg, 'model', 'gan')} run); "
                         "use --features none or digits")
-    D = build_discriminator(cfg, tuple(state["data_shape"]))
-    D.load_state_dict(state["D"])
+    D = build_discriminator(cfg, shape)
+    D.load_state_dict(nets["D"])
     return D.to(device).eval().requires_grad_(False)
 
 
@@ -287,8 +300,9 @@ def load_encoder(run_or_ckpt: str | os.PathLike, device: str | torch.device = "c
     if getattr(cfg, "model", "gan") == "vae":
         from gankit.models.vae import build_encoder
 
-        E = build_encoder(cfg, tuple(state["data_shape"]))
-        E.load_state_dict(state["E"])
+        nets, shape = checkpoint_nets(state)
+        E = build_encoder(cfg, shape)
+        E.load_state_dict(nets["E"])
         return _VAEMean(E).to(device).eval().requires_grad_(False), "the VAE's encoder (mean of q(z|x))"
     for name, fmt in ((ENCODER_NAME, ENCODER_FORMAT), (ANOMALY_NAME, ANOMALY_FORMAT)):
         path = ckpt_path.parent / name
