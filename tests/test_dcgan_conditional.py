@@ -147,7 +147,7 @@ def test_resume_is_exact_for_a_conditional_dcgan(tmp_path):
     resumed = train(resume=half.run_dir, steps=6, progress=False)
     from gankit.checkpoint import load_checkpoint
 
-    a, b = load_checkpoint(full.run_dir), load_checkpoint(resumed.run_dir)
+    a, b = load_checkpoint(full.run_dir)["nets"], load_checkpoint(resumed.run_dir)["nets"]
     for part in ("G", "D", "G_ema"):
         for k in a[part]:
             assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"

@@ -76,15 +76,15 @@ def test_two_processes_match_one_process_with_twice_the_batch_and_resume_alone(t
     assert [p.name for p in (tmp_path / "ddp").iterdir() if p.is_dir()] == [os.path.basename(run_dir)]
     assert [r["step"] for r in read_stats(os.path.join(run_dir, "stats.jsonl"))] == [1, 2, 3, 4]
     state = load_checkpoint(run_dir)
-    assert state["world_size"] == 2 and state["step"] == 4
-    assert_same_weights(rank0, state, exact=True)
+    assert state["extra"]["world_size"] == 2 and state["step"] == 4
+    assert_same_weights(rank0, state["nets"], exact=True)
 
     # Resume in a single process: it continues from the 2-process checkpoint to step 7.
     resumed = train(resume=run_dir, steps=7, progress=False)
     assert resumed.step == 7 and not resumed.interrupted
     assert [r["step"] for r in read_stats(os.path.join(run_dir, "stats.jsonl"))] == list(range(1, 8))
-    assert load_checkpoint(run_dir)["world_size"] == 1
-    moved = max((resumed.G.state_dict()[k] - state["G"][k]).abs().max().item() for k in state["G"])
+    assert load_checkpoint(run_dir)["extra"]["world_size"] == 1
+    moved = max((resumed.G.state_dict()[k] - state["nets"]["G"][k]).abs().max().item() for k in state["nets"]["G"])
     assert moved > 0  # it trained on from there
 
 

@@ -54,7 +54,7 @@ def test_training_fused_and_unfused_reach_the_same_weights(tmp_path):
     for fused in ("true", "false"):
         cfg = apply_overrides(load_preset("ring8"), base + [f"train.fused_d={fused}"])
         runs[fused] = train(cfg, out=tmp_path / fused, progress=False).run_dir
-    a, b = load_checkpoint(runs["true"]), load_checkpoint(runs["false"])
+    a, b = load_checkpoint(runs["true"])["nets"], load_checkpoint(runs["false"])["nets"]
     for net in ("G", "D"):
         for k in a[net]:
             assert torch.allclose(a[net][k], b[net][k], rtol=1e-4, atol=1e-6), (net, k)

@@ -141,8 +141,8 @@ def test_weight_clipping_keeps_every_D_parameter_in_range(tmp_path):
     cfg = tiny("loss.d_loss=wasserstein", "loss.g_loss=wasserstein", "loss.clip=0.01", "optim.name=sgd",
                "optim.lr_d=0.05", "train.steps=10", "train.d_steps=5")
     state = load_checkpoint(train(cfg, out=tmp_path, progress=False).run_dir)
-    assert all(v.abs().max() <= 0.01 for v in state["D"].values())
-    assert any(v.abs().max() == 0.01 for v in state["D"].values())  # clipping was active, not vacuous
+    assert all(v.abs().max() <= 0.01 for v in state["nets"]["D"].values())
+    assert any(v.abs().max() == 0.01 for v in state["nets"]["D"].values())  # clipping was active, not vacuous
 
 
 @pytest.mark.parametrize("items,fragments", [

@@ -111,4 +111,4 @@ def test_short_training_with_minibatch_discrimination_and_wgan_clipping_with_rms
                                                         "optim.lr_g=5e-5", "train.d_steps=5"])
     assert isinstance(make_optimizer(cfg, [torch.zeros(1, requires_grad=True)], 1e-3), torch.optim.RMSprop)
     state = load_checkpoint(train(cfg, out=tmp_path, progress=False).run_dir)
-    assert all(v.abs().max() <= 0.01 for v in state["D"].values())
+    assert all(v.abs().max() <= 0.01 for v in state["nets"]["D"].values())

@@ -135,8 +135,8 @@ def test_training_in_segments_equals_training_straight_through(result, tmp_path)
     cfg = apply_overrides(load_preset(preset), [f"train.seed={SEED}", "train.threads=1",
                                                 f"train.snapshot_every={every}", f"train.steps={steps}"])
     straight = train(cfg, out=tmp_path, progress=False)
-    a = load_checkpoint(straight.run_dir)["G"]
-    b = load_checkpoint(res["runs"][preset]["run_dir"])["G"]
+    a = load_checkpoint(straight.run_dir)["nets"]["G"]
+    b = load_checkpoint(res["runs"][preset]["run_dir"])["nets"]["G"]
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k

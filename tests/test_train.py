@@ -24,12 +24,12 @@ def test_k_discriminator_steps_per_generator_step(tmp_path):
     r = train(cfg, out=tmp_path, progress=False)
     state = load_checkpoint(r.run_dir)
     # Adam counts its own updates: k D updates for every G update.
-    d_count = {int(s["step"]) for s in state["opt_D"]["state"].values()}
-    g_count = {int(s["step"]) for s in state["opt_G"]["state"].values()}
+    d_count = {int(s["step"]) for s in state["optims"]["D"]["state"].values()}
+    g_count = {int(s["step"]) for s in state["optims"]["G"]["state"].values()}
     assert d_count == {18} and g_count == {6} and state["step"] == 6
     # The sampler served k fresh minibatches per step: 18 * 16 = 288 examples, i.e. 288 % N into its epoch.
-    n = int(state["sampler"]["perm"].numel())
-    assert n == 1438 and int(state["sampler"]["pos"]) == 288
+    n = int(state["extra"]["sampler"]["perm"].numel())
+    assert n == 1438 and int(state["extra"]["sampler"]["pos"]) == 288
 
 
 def test_run_directory_contents_and_stats(tmp_path):
@@ -52,6 +52,7 @@ def test_deterministic_for_a_seed_on_cpu(tmp_path):
     a = load_checkpoint(train(tiny("train.steps=15"), out=tmp_path / "a", progress=False).run_dir)
     b = load_checkpoint(train(tiny("train.steps=15"), out=tmp_path / "b", progress=False).run_dir)
     c = load_checkpoint(train(tiny("train.steps=15", "train.seed=1"), out=tmp_path / "c", progress=False).run_dir)
+    a, b, c = a["nets"], b["nets"], c["nets"]
     for k in a["G"]:
         assert torch.equal(a["G"][k], b["G"][k])
     assert any(not torch.equal(a["G"][k], c["G"][k]) for k in a["G"])
@@ -60,12 +61,12 @@ def test_deterministic_for_a_seed_on_cpu(tmp_path):
 def _assert_same_training_state(a, b):
     assert a["step"] == b["step"]
     for part in ("G", "D", "G_ema"):
-        for k in a[part]:
-            assert torch.equal(a[part][k], b[part][k]), f"{part}.{k} differs"
-    for opt in ("opt_G", "opt_D"):
-        for i, s in a[opt]["state"].items():
+        for k in a["nets"][part]:
+            assert torch.equal(a["nets"][part][k], b["nets"][part][k]), f"{part}.{k} differs"
+    for opt in ("G", "D"):
+        for i, s in a["optims"][opt]["state"].items():
             for k, v in s.items():
-                assert torch.equal(v, b[opt]["state"][i][k]), f"{opt}[{i}].{k} differs"
+                assert torch.equal(v, b["optims"][opt]["state"][i][k]), f"optimizer {opt}[{i}].{k} differs"
     assert torch.equal(a["rng"]["torch"], b["rng"]["torch"]) and torch.equal(a["rng"]["z"], b["rng"]["z"])
 
 
@@ -96,13 +97,14 @@ def test_divergence_stops_with_one_clear_error_and_keeps_the_checkpoint(tmp_path
         train(cfg, out=tmp_path, progress=False)
     assert "\n" not in str(e.value)
     state = load_checkpoint(tmp_path / "00000-quick")
-    assert all(torch.isfinite(v).all() for v in state["G"].values())  # the kept checkpoint is a good one
+    assert all(torch.isfinite(v).all() for v in state["nets"]["G"].values())  # the kept checkpoint is a good one
 
 
 def test_ema_follows_its_warmed_up_recurrence(tmp_path):
     """G_ema after 2 steps = the average with decays min(ema, (1+t)/(10+t)) of G's weights after each step."""
     a = load_checkpoint(train(tiny("train.steps=1", "train.ema=0.99"), out=tmp_path / "a", progress=False).run_dir)
     b = load_checkpoint(train(tiny("train.steps=2", "train.ema=0.99"), out=tmp_path / "b", progress=False).run_dir)
+    a, b = a["nets"], b["nets"]
     for k, w0 in a["G_ema"].items():
         if not w0.is_floating_point() or "running" in k:
             continue  # buffers (BatchNorm statistics) are copied, not averaged

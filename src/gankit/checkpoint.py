@@ -1,5 +1,19 @@
-"""One checkpoint file holds a whole run: G, D, G_ema, both optimizers, the step, every RNG
-state, the resolved config and the data shape, so sampling and resuming need nothing else.
+"""One checkpoint file holds a whole run, in one layout for every system, so sampling, applying and
+resuming need nothing else::
+
+    {"format": "gankit-checkpoint", "version": 2,
+     "system": "gan" | "vae" | "pix2pix" | "cyclegan" | "srgan" | "simgan",
+     "config": the resolved run config (sections as config.json),
+     "step": steps done,
+     "nets": {name: state_dict}      (gan: G, D, G_ema; vae: G, E, G_ema; pix2pix: G, D; ...),
+     "optims": {name: state_dict},
+     "rng": {name: generator state}  (torch, the noise stream, the batch stream, ...),
+     "extra": what else the system needs (gan: data_shape, data_info, sampler, z_fixed, world_size;
+              image-to-image: shape_a, shape_b, data_info, history buffers)}
+
+Files of gankit 0.1 (version 1: the GAN and VAE with their networks at the top level, the
+image-to-image systems with a flat config) are read into this layout on load
+(:func:`upgrade`), so old runs still sample, evaluate, report and translate.
 
 Files are written atomically (temporary file, fsync, rename), so a crash or Ctrl-C while
 saving never leaves a broken checkpoint behind, and loaded with ``torch.load(weights_only=True)``,
@@ -27,7 +41,7 @@ import torch
 from gankit.errors import UserError
 
 FORMAT = "gankit-checkpoint"  # marker that tells our files from other torch files
-VERSION = 1
+VERSION = 2  # 1: gankit 0.1 (read, upgraded on load)
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -85,12 +99,33 @@ def load_checkpoint(run_or_ckpt: str | os.PathLike, map_location: str | torch.de
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise UserError(f"{str(path)!r} is not a gankit checkpoint (no {FORMAT!r} marker); "
                         "expected a file written by `gankit train`")
-    if state.get("version") != VERSION:
+    if state.get("version") not in (1, VERSION):
         raise UserError(f"{str(path)!r} is a gankit checkpoint of version {state.get('version')!r}; "
-                        f"this gankit reads version {VERSION}")
+                        f"this gankit reads versions 1 and {VERSION}")
+    return upgrade(state)
+
+
+def upgrade(state: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint in today's layout: version 2 as it is; a run checkpoint of gankit 0.1 rearranged (GAN and VAE
+    networks at the top level; image-to-image files with ``kind: translate``); any other version-1 file as it is."""
+    if state.get("version") == VERSION:
+        return state
     if state.get("kind") == "translate":
-        state = _upgrade_translate_01(state)
+        return _upgrade_translate_01(state)
+    if "G" in state and "config" in state and "nets" not in state:
+        return _upgrade_gan_01(state)
     return state
+
+
+def _upgrade_gan_01(state: dict[str, Any]) -> dict[str, Any]:
+    """A GAN or VAE checkpoint of gankit 0.1 in today's layout (its D is "E" in a VAE run)."""
+    k = "E" if "E" in state else "D"
+    extra = {name: state[name] for name in ("data_shape", "data_info", "sampler", "z_fixed", "world_size")
+             if name in state}
+    return {"format": state["format"], "version": VERSION, "system": system_of(state), "config": state["config"],
+            "step": int(state["step"]), "nets": {"G": state["G"], k: state[k], "G_ema": state.get("G_ema", state["G"])},
+            "optims": {"G": state.get("opt_G", {}), k: state.get(f"opt_{k}", {})}, "rng": state.get("rng", {}),
+            "extra": extra}
 
 
 def _upgrade_translate_01(state: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +138,7 @@ def _upgrade_translate_01(state: dict[str, Any]) -> dict[str, Any]:
         rng["batches"] = state["batches"]
     extra = {"shape_a": list(state["shape_a"]), "shape_b": list(state["shape_b"]),
              "data_info": state.get("data_info", {}), **state.get("extra", {})}
-    return {"format": state["format"], "version": state["version"], "system": state["system"],
+    return {"format": state["format"], "version": VERSION, "system": state["system"],
             "config": to_dict(as_run_config(state["config"])), "step": int(state["step"]), "nets": state["nets"],
             "optims": state["optims"], "rng": rng, "extra": extra}
 

@@ -15,23 +15,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.checkpoint import load_checkpoint, require_generator_run
-from gankit.config import RunConfig, from_dict, validate
+from gankit.config import RunConfig
 from gankit.errors import UserError
-from gankit.models import build_generator, sample_z
+from gankit.models import sample_z
+from gankit.run import load_run
 from gankit.viz import save_samples
 
 
 def load_generator(run_or_ckpt: str | os.PathLike, ema: bool = True,
                    device: str | torch.device = "cpu") -> tuple[nn.Module, RunConfig, dict]:
     """Rebuild G (or G_ema, the default) from a checkpoint alone; returns (G in eval mode, config, data info)."""
-    state = load_checkpoint(run_or_ckpt)
-    require_generator_run(state, run_or_ckpt, "sample / eval")
-    cfg = validate(from_dict(state["config"]))
-    G = build_generator(cfg, tuple(state["data_shape"]))
-    G.load_state_dict(state["G_ema" if ema else "G"])
-    G.z_dist = cfg.z_dist
-    return G.to(device).eval().requires_grad_(False), cfg, dict(state.get("data_info", {}))
+    run = load_run(run_or_ckpt)
+    return run.generator(ema=ema, device=device, command="sample / eval"), run.config, run.data_info
 
 
 @torch.no_grad()

@@ -51,12 +51,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from gankit.apps.encoder import (ANOMALY_FORMAT, ANOMALY_NAME, ANOMALY_VERSION, Encoder, checkpoint_nets, d_features,
+from gankit.apps.encoder import (ANOMALY_FORMAT, ANOMALY_NAME, ANOMALY_VERSION, Encoder, d_features,
                                  encoder_from_state, read_encoder_file, save_encoder, train_encoder)
 from gankit.apps.invert import invert
 from gankit.config import RunConfig, apply_overrides, from_dict, load_preset, to_dict, validate
 from gankit.errors import UserError
-from gankit.models import build_discriminator, build_generator, sample_z
+from gankit.models import sample_z
 
 __all__ = ["ANOMALY_NAME", "ANOMALY_FORMAT", "DIGITS_OVERRIDES", "AnomalyModel", "FitResult", "fit", "load_anomaly",
            "d_features", "anogan_score", "score_anogan", "score_fanogan", "score_pca", "score_knn", "auroc",
@@ -199,7 +199,7 @@ def fit(cfg_or_preset: RunConfig | str = "quick", normal_classes: str | Sequence
 
 def load_anomaly(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> AnomalyModel:
     """G, D and E of a run made by :func:`fit` (``RUN_DIR/anomaly.pt`` beside ``checkpoint.pt``)."""
-    from gankit.checkpoint import load_checkpoint
+    from gankit.run import load_run
 
     run = Path(run_dir)
     if run.is_file():
@@ -208,13 +208,10 @@ def load_anomaly(run_dir: str | os.PathLike, device: str | torch.device = "cpu")
     if not path.is_file():
         raise UserError(f"{str(run)!r} has no {ANOMALY_NAME}; make one with `gankit anomaly fit`")
     state = read_encoder_file(path, ANOMALY_FORMAT, ANOMALY_VERSION)
-    ck = load_checkpoint(run)
-    cfg = validate(from_dict(ck["config"]))
-    nets, shape = checkpoint_nets(ck)
-    G = build_generator(cfg, shape)
-    G.load_state_dict(nets["G_ema" if state.get("g_is_ema") else "G"])
-    D = build_discriminator(cfg, shape)
-    D.load_state_dict(nets["D"])
+    saved = load_run(run)
+    cfg = saved.config
+    G = saved.generator(ema=bool(state.get("g_is_ema")), command="anomaly score")
+    D = saved.discriminator(command="anomaly score")
     E = encoder_from_state(state)
     info = {k: v for k, v in state.items() if k not in ("format", "version", "E", "encoder")}
     info["run_dir"] = str(run)

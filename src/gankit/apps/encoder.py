@@ -37,7 +37,7 @@ from torch import nn
 from gankit.errors import UserError
 
 __all__ = ["ENCODER_NAME", "ENCODER_FORMAT", "ENCODER_VERSION", "ANOMALY_NAME", "ANOMALY_FORMAT",
-           "ANOMALY_VERSION", "Encoder", "discriminator_features", "d_features", "checkpoint_nets",
+           "ANOMALY_VERSION", "Encoder", "discriminator_features", "d_features",
            "load_discriminator", "izi_f", "train_encoder", "save_encoder", "encoder_from_state", "read_encoder_file",
            "fit_encoder", "load_encoder", "encode_best_class"]
 
@@ -108,33 +108,14 @@ def d_features(D: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return D.features(x).flatten(1)
 
 
-def checkpoint_nets(state: dict) -> tuple[dict, tuple[int, ...]]:
-    """(the networks' state_dicts by name, the data shape) of a loaded checkpoint, in either layout.
-
-    The one layout of every system keeps them in ``state["nets"]`` and ``state["extra"]``; gankit
-    0.1's GAN and VAE files kept them at the top level. Reading both keeps the apps working while
-    the format moves (``gankit.run.load_run`` is to become the one reader of both).
-    """
-    nets = state["nets"] if "nets" in state else state
-    extra = state["extra"] if "extra" in state else state
-    return nets, tuple(extra["data_shape"])
-
-
 def load_discriminator(run_or_ckpt: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a run's discriminator D from its checkpoint, in eval mode and without gradients for its weights."""
-    from gankit.checkpoint import load_checkpoint
-    from gankit.config import from_dict, validate
-    from gankit.models import build_discriminator
+    from gankit.run import load_run
 
-    state = load_checkpoint(run_or_ckpt)
-    cfg = validate(from_dict(state["config"]))
-    nets, shape = checkpoint_nets(state)
-    if "D" not in nets:
-        raise UserError(f"{run_or_ckpt} has no discriminator (a {getattr(cfg, 'model', 'gan')} run); "
-                        "use --features none or digits")
-    D = build_discriminator(cfg, shape)
-    D.load_state_dict(nets["D"])
-    return D.to(device).eval().requires_grad_(False)
+    run = load_run(run_or_ckpt)
+    if run.system != "gan":
+        raise UserError(f"{run_or_ckpt} has no discriminator (a {run.system} run); use --features none or digits")
+    return run.discriminator(device)
 
 
 # ------------------------------------------------------------------------------------------ training E
@@ -291,19 +272,12 @@ def load_encoder(run_or_ckpt: str | os.PathLike, device: str | torch.device = "c
     :func:`fit_encoder` (``gankit fit-encoder``); ``RUN_DIR/anomaly.pt`` from ``gankit anomaly fit``
     (f-AnoGAN's encoder). UserError when the run has none.
     """
-    from gankit.checkpoint import find_checkpoint, load_checkpoint
-    from gankit.config import from_dict, validate
+    from gankit.run import load_run
 
-    ckpt_path = find_checkpoint(run_or_ckpt)
-    state = load_checkpoint(ckpt_path)
-    cfg = validate(from_dict(state["config"]))
-    if getattr(cfg, "model", "gan") == "vae":
-        from gankit.models.vae import build_encoder
-
-        nets, shape = checkpoint_nets(state)
-        E = build_encoder(cfg, shape)
-        E.load_state_dict(nets["E"])
-        return _VAEMean(E).to(device).eval().requires_grad_(False), "the VAE's encoder (mean of q(z|x))"
+    run = load_run(run_or_ckpt)
+    ckpt_path = run.path
+    if run.system == "vae":
+        return _VAEMean(run.vae_encoder(device)).eval().requires_grad_(False), "the VAE's encoder (mean of q(z|x))"
     for name, fmt in ((ENCODER_NAME, ENCODER_FORMAT), (ANOMALY_NAME, ANOMALY_FORMAT)):
         path = ckpt_path.parent / name
         if path.is_file():

@@ -238,29 +238,30 @@ class GANSystem:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         k = self.d_key
-        return {"system": self.cfg.model, "config": to_dict(self.cfg), "step": step, "data_shape": list(self.shape),
-                "data_info": self.data.info,
-                "G": self.G.state_dict(), k: self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
-                "opt_G": self.opt_G.state_dict(), f"opt_{k}": self.opt_D.state_dict(),
-                "sampler": self.sampler.state_dict(),
-                "rng": rng, "z_fixed": self.z_fixed.cpu(), "world_size": self.world.size}
+        return {"system": self.cfg.model, "config": to_dict(self.cfg), "step": step,
+                "nets": {"G": self.G.state_dict(), k: self.D.state_dict(), "G_ema": self.G_ema.state_dict()},
+                "optims": {"G": self.opt_G.state_dict(), k: self.opt_D.state_dict()}, "rng": rng,
+                "extra": {"data_shape": list(self.shape), "data_info": self.data.info,
+                          "sampler": self.sampler.state_dict(), "z_fixed": self.z_fixed.cpu(),
+                          "world_size": self.world.size}}
 
     def load_state(self, state: dict) -> None:
-        if tuple(state["data_shape"]) != self.shape:
+        extra = state["extra"]
+        if tuple(extra["data_shape"]) != self.shape:
             raise UserError(f"the data now has shape {list(self.shape)} but the checkpoint was trained on "
-                            f"{list(state['data_shape'])}")
-        k = self.d_key
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state[k])
-        self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state[f"opt_{k}"])
-        self.sampler.load_state_dict(state["sampler"])  # global: valid for any number of processes
+                            f"{list(extra['data_shape'])}")
+        k, nets, optims = self.d_key, state["nets"], state["optims"]
+        self.G.load_state_dict(nets["G"])
+        self.D.load_state_dict(nets[k])
+        self.G_ema.load_state_dict(nets["G_ema"])
+        self.opt_G.load_state_dict(optims["G"])
+        self.opt_D.load_state_dict(optims[k])
+        self.sampler.load_state_dict(extra["sampler"])  # global: valid for any number of processes
         self.z_gen.set_state(state["rng"]["z"])
         torch.set_rng_state(state["rng"]["torch"])
         if self.device.type == "cuda" and "cuda" in state["rng"]:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
-        self.z_fixed = state["z_fixed"].to(self.device)
+        self.z_fixed = extra["z_fixed"].to(self.device)
         self.step0 = int(state["step"])
 
     # ------------------------------------------------------------------------------------------

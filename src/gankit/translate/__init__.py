@@ -112,27 +112,12 @@ def _as_strings(system: str, overrides: dict[str, Any] | list[str] | None) -> li
     return list(overrides or [])
 
 
-def _load_state(run_or_ckpt: str | os.PathLike) -> dict:
-    from gankit.checkpoint import load_checkpoint, system_of
-
-    state = load_checkpoint(run_or_ckpt)
-    if system_of(state) not in I2I_SYSTEMS:
-        raise UserError(f"{str(run_or_ckpt)!r} is a {system_of(state)} run, not a translation model; "
-                        f"use `gankit sample` for it, or train one with `gankit translate train`")
-    return state
-
-
 def load_translator(run_or_ckpt: str | os.PathLike, device: str = "cpu") -> TranslationSystem:
     """A trained translation system from its run directory or checkpoint, in eval mode."""
+    from gankit.run import load_run
     from gankit.training.runtime import resolve_device
 
-    state = _load_state(run_or_ckpt)
-    extra = state["extra"]
-    system = system_class(state["system"])(state["config"], tuple(extra["shape_a"]), tuple(extra["shape_b"]),
-                                          resolve_device(device))
-    system.load_state(state, weights_only=True)
-    system.train(False)
-    return system
+    return load_run(run_or_ckpt).translator(resolve_device(device))
 
 
 def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike,
