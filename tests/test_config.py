@@ -64,3 +64,14 @@ def test_bad_overrides_are_one_clear_line(item, needle):
 def test_unknown_preset_lists_known_ones():
     with pytest.raises(UserError, match="known presets: .*quick"):
         load_preset("nope")
+
+
+def test_the_model_choices_come_from_the_systems_registry():
+    from gankit.config import CHOICES, I2I_SYSTEMS
+    from gankit.systems import SYSTEMS, system_class
+
+    assert CHOICES["model"] == tuple(SYSTEMS) and set(I2I_SYSTEMS) < set(SYSTEMS)
+    for name in SYSTEMS:
+        assert system_class(name).__module__ == SYSTEMS[name][0]
+    with pytest.raises(UserError, match="'model' must be one of " + ", ".join(SYSTEMS)):
+        apply_overrides(load_preset("quick"), ["model=stylegan"])

@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from gankit.errors import UserError
+from gankit.systems import SYSTEMS
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ class RunConfig:
 
 # Allowed values of the string fields; checked by validate().
 CHOICES: dict[str, tuple[str, ...]] = {
-    "model": ("gan", "vae", *I2I_SYSTEMS),
+    "model": tuple(SYSTEMS),  # the systems' registry (gankit.systems)
     "vae.likelihood": ("bernoulli", "gaussian"),
     "z_dist": ("normal", "uniform"),
     "G.arch": ("mlp", "dcgan"),
