@@ -362,6 +362,7 @@ def build(cfg: RunConfig, device: torch.device, state: dict | None = None) -> Tr
     """The system of ``cfg`` on its training data (previews from the test split), restored from ``state``."""
     from gankit.systems import system_class
 
+    torch.manual_seed(cfg.train.seed)  # initialisation and dropout (the batches draw from seed + 1)
     data = build_task(cfg, "train")
     test = build_task(cfg, "test") if cfg.task.name != "folders" else data
     system = system_class(cfg.model)(cfg, data.shape_a, data.shape_b, device).bind(data, test)
