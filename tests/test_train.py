@@ -115,3 +115,10 @@ def test_ema_follows_its_warmed_up_recurrence(tmp_path):
     for k in a["G_ema"]:
         if a["G_ema"][k].is_floating_point() and "running" not in k:
             assert (a["G_ema"][k] - a["G"][k]).abs().max() < 0.2 * (a["G"][k].abs().max() + 1e-3)
+
+
+def test_the_engine_writes_the_report_at_the_end(tmp_path):
+    r = train(tiny("train.steps=4"), out=tmp_path / "a", progress=False)
+    assert r.report == r.run_dir / "report.html" and "<html" in r.report.read_text()
+    quiet = train(tiny("train.steps=4"), out=tmp_path / "b", progress=False, report=False)
+    assert quiet.report is None and not (quiet.run_dir / "report.html").exists()

@@ -46,6 +46,7 @@ class TrainResult:
     interrupted: bool  # True if stopped by Ctrl-C / SIGTERM before cfg.train.steps
     checkpoint: Path  # the last checkpoint written
     samples: Path | None  # the last sample picture written
+    report: Path | None = None  # report.html, written by the engine at the end
     G: nn.Module | None = None  # the trained networks as this process holds them (G_ema: the average drawn from)
     D: nn.Module | None = None  # a VAE run: its encoder E
     G_ema: nn.Module | None = None
@@ -53,7 +54,7 @@ class TrainResult:
 
 
 def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume: str | os.PathLike | None = None,
-          steps: int | None = None, progress: bool = True) -> TrainResult:
+          steps: int | None = None, progress: bool = True, report: bool = True) -> TrainResult:
     """Train the system the config names (a GAN by Algorithm 1 by default) and return where its results are.
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) it trains data-parallel with
@@ -66,6 +67,7 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
         resume: a run directory (or checkpoint) to continue in place.
         steps: total steps to reach, overriding ``cfg.train.steps`` (e.g. to extend a resumed run).
         progress: show a progress bar on stderr.
+        report: write ``report.html`` into the run directory at the end.
 
     Returns:
         TrainResult with the run directory, steps done, whether it was interrupted, the checkpoint
@@ -92,13 +94,13 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
                         "run `gankit train` without torchrun")
     world, device = distributed.setup(resolve_device(cfg.train.device))
     try:
-        return _train(cfg, state, resume, out, progress, world, device)
+        return _train(cfg, state, resume, out, progress, world, device, report)
     finally:
         distributed.teardown(world)
 
 
 def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, world: distributed.World,
-           device: torch.device) -> TrainResult:
+           device: torch.device, report: bool = True) -> TrainResult:
     t = cfg.train
     set_threads(t.threads)
     if cfg.model in I2I_SYSTEMS:
@@ -114,7 +116,7 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
     if world.main and state is not None:
         save_json(cfg, run_dir / "config.json")
     r = fit(system, run_dir, Cadence(t.steps, t.log_every, t.snapshot_every, t.ckpt_every), step=system.step0,
-            world=world, progress=progress, hint=system.hint)
+            world=world, progress=progress, hint=system.hint, report=report)
     return TrainResult(run_dir=r.run_dir, step=r.step, interrupted=r.interrupted, checkpoint=r.checkpoint,
-                       samples=r.picture, G=getattr(system, "G", None), D=getattr(system, "D", None),
+                       samples=r.picture, report=r.report, G=getattr(system, "G", None), D=getattr(system, "D", None),
                        G_ema=getattr(system, "G_ema", None), system=system)

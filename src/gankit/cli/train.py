@@ -96,7 +96,7 @@ def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet
             echo(f"data: {data.name}, {len(data.x)} examples of shape {list(data.shape)}")
             return
         result = run_train(cfg, out=out, progress=not quiet)
-    report = _write_report(result.run_dir) if main_rank else None
+    report = result.report if main_rank else None
     if result.interrupted:
         echo(f"interrupted at step {result.step}; checkpoint saved: {result.checkpoint}", err=True)
         echo(f"resume with: gankit train --resume {result.run_dir}", err=True)
@@ -105,17 +105,6 @@ def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet
     echo(f"samples: {result.samples}")
     if report is not None:
         echo(f"report: {report}")
-
-
-def _write_report(run_dir):
-    """RUN_DIR/report.html after training; a report that cannot be written costs one line, never the run."""
-    from gankit.report import write_report
-
-    try:
-        return write_report(run_dir)
-    except UserError as e:
-        click.echo(f"gankit: report not written: {e}", err=True)
-        return None
 
 
 @click.command()

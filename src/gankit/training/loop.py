@@ -12,7 +12,9 @@ all of them:
 - the NaN/inf guard: a non-finite statistic stops the run with :class:`~gankit.errors.TrainingDiverged`
   before any picture or checkpoint of an unchecked step is written (the last good checkpoint stays);
 - pictures and atomic checkpoints at their intervals and at the end, written by rank 0 alone;
-- the progress bar with its ETA.
+- the progress bar with its ETA;
+- ``report.html`` at the end (:func:`gankit.report.write_report`; a report that cannot be written
+  costs one line on stderr, never the run).
 
 A system passed to :func:`fit` provides (see :class:`System`):
 
@@ -85,6 +87,7 @@ class FitResult:
     interrupted: bool  # stopped by Ctrl-C / SIGTERM before Cadence.steps
     checkpoint: Path  # the last checkpoint written
     picture: Path | None  # the last picture written (None on ranks > 0)
+    report: Path | None = None  # report.html (None on ranks > 0, when not asked for, or when it failed)
 
 
 def open_run(out: str | os.PathLike, name: str, config: dict[str, Any],
@@ -103,7 +106,7 @@ def open_run(out: str | os.PathLike, name: str, config: dict[str, Any],
 
 
 def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: distributed.World | None = None,
-        progress: bool = True, hint: str = "try a lower learning rate") -> FitResult:
+        progress: bool = True, hint: str = "try a lower learning rate", report: bool = True) -> FitResult:
     """Train ``system`` from ``step`` to ``cadence.steps``, writing into ``run_dir``.
 
     Args:
@@ -114,6 +117,7 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
         world: this process's place in a DDP run (default: one process).
         progress: show a progress bar on stderr (rank 0).
         hint: the advice appended to the divergence message.
+        report: write ``report.html`` at the end (also after an interruption).
 
     Returns:
         FitResult: the step reached, whether it was interrupted, the checkpoint and the last picture.
@@ -173,4 +177,18 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
             picture = system.snapshot(run_dir, step)
             ckpt.save_checkpoint(path, system.state(step))
         distributed.barrier(world)  # the checkpoint exists before any rank returns
-    return FitResult(run_dir=run_dir, step=step, interrupted=step < c.steps, checkpoint=path, picture=picture)
+    page = _write_report(run_dir) if report and world.main else None
+    return FitResult(run_dir=run_dir, step=step, interrupted=step < c.steps, checkpoint=path, picture=picture,
+                     report=page)
+
+
+def _write_report(run_dir: Path) -> Path | None:
+    """RUN_DIR/report.html; a report that cannot be written costs one line on stderr, never the run."""
+    from gankit.errors import UserError
+    from gankit.report import write_report
+
+    try:
+        return write_report(run_dir)
+    except (UserError, OSError) as e:
+        print(f"gankit: report not written: {e}", file=sys.stderr)
+        return None
