@@ -12,7 +12,7 @@ from gankit.models import build_discriminator, build_generator
 from gankit.models.i2i import PatchDiscriminator
 from helpers import user_error
 
-# Every D the config can build: the paper's maxout D, the MLP, DCGAN, and the conditioning,
+# Every D the config can build: the paper's maxout D, the MLP, DCGAN, ResNet, and the conditioning,
 # packing and minibatch-discrimination variants of each.
 D_VARIANTS = {
     "mlp": ["D.arch=mlp"],
@@ -26,6 +26,11 @@ D_VARIANTS = {
     "dcgan-concat": ["D.arch=dcgan", "D.base_channels=4", "c_dim=3", "D.cond=concat"],
     "dcgan-projection": ["D.arch=dcgan", "D.base_channels=4", "c_dim=3", "D.cond=projection"],
     "dcgan-pac2-mbd": ["D.arch=dcgan", "D.base_channels=4", "D.pac=2", "D.mbd=4"],
+    "resnet": ["D.arch=resnet", "D.base_channels=4", "D.blocks=2"],
+    "resnet-concat": ["D.arch=resnet", "D.base_channels=4", "c_dim=3", "D.cond=concat"],
+    "resnet-projection": ["D.arch=resnet", "D.base_channels=4", "c_dim=3", "D.cond=projection"],
+    "resnet-pac2-mbd": ["D.arch=resnet", "D.base_channels=4", "D.pac=2", "D.mbd=4"],
+    "resnet-spectral": ["D.arch=resnet", "D.base_channels=4", "D.spectral_norm=true"],
 }
 
 G_VARIANTS = {
@@ -33,6 +38,8 @@ G_VARIANTS = {
     "mlp-uniform-conditional": ["G.hidden=[16]", "z_dist=uniform", "c_dim=3"],
     "dcgan": ["G.arch=dcgan", "G.base_channels=4"],
     "dcgan-conditional": ["G.arch=dcgan", "G.base_channels=4", "c_dim=5", "z_dist=uniform"],
+    "resnet": ["G.arch=resnet", "G.base_channels=4", "G.blocks=2"],
+    "resnet-conditional": ["G.arch=resnet", "G.base_channels=4", "c_dim=5", "z_dist=uniform"],
 }
 
 SHAPE = (1, 8, 8)
@@ -92,7 +99,8 @@ def test_every_generator_carries_its_prior_and_shape(name):
 def test_no_code_outside_models_names_an_architecture():
     """Callers go through the contract (G.z_dim, D.features, ...), never through the class of a net."""
     root = pathlib.Path(__file__).resolve().parents[1] / "src" / "gankit"
-    pattern = re.compile(r"\b(MLPDiscriminator|DCGANDiscriminator|MLPGenerator|DCGANGenerator)\b|\bD\.net\b")
+    pattern = re.compile(r"\b(MLPDiscriminator|DCGANDiscriminator|MLPGenerator|DCGANGenerator|ResNetGenerator|"
+                         r"ResNetDiscriminator)\b|\bD\.net\b")
     found = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)

@@ -37,8 +37,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class GConfig:
-    arch: str = "mlp"  # "mlp": fully connected layers (the paper's G and the tutorial G) | "dcgan"
-    base_channels: int = 64  # dcgan: feature maps of G's last hidden layer (doubling towards z)
+    arch: str = "mlp"  # "mlp": fully connected layers (the paper's G and the tutorial G) | "dcgan" | "resnet"
+    base_channels: int = 64  # dcgan, resnet: feature maps of G's last hidden layer (doubling towards z)
+    blocks: int = 1  # resnet: residual blocks at each resolution (docs/models.md)
     hidden: tuple[int, ...] = (256, 512, 1024)  # width of each hidden layer
     act: str = "relu"  # hidden activation: "relu" | "leaky_relu" (slope 0.2)
     norm: str = "none"  # "batch" (BatchNorm1d after each hidden linear layer but the first) | "none"
@@ -50,9 +51,11 @@ class GConfig:
 
 @dataclass(frozen=True)
 class DConfig:
-    arch: str = "mlp"  # "mlp" (ReLU / LeakyReLU layers) | "maxout" (the paper's maxout layers) | "dcgan"
-    base_channels: int = 64  # dcgan: feature maps of D's first layer (doubling with depth)
-    norm: str = "batch"  # dcgan: "batch" (BatchNorm after every conv but the first) | "none" (for GP / R1)
+    arch: str = "mlp"  # "mlp" (ReLU / LeakyReLU layers) | "maxout" (the paper's maxout layers) | "dcgan" | "resnet"
+    base_channels: int = 64  # dcgan, resnet: feature maps of D's first layer (doubling with depth)
+    blocks: int = 1  # resnet: residual blocks at each resolution (docs/models.md)
+    # dcgan: "batch" (BatchNorm after every conv but the first) | "none" (for GP / R1); resnet has no normalisation
+    norm: str = "batch"
     cond: str = "concat"  # conditional D: "concat" (label with the input) | "projection" (Miyato & Koyama 2018)
     pac: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once; 1 = off
     mbd: int = 0  # minibatch discrimination (Salimans et al. 2016, sec. 3.2): number of kernels B; 0 = off
@@ -234,12 +237,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model": tuple(SYSTEMS),  # the systems' registry (gankit.systems)
     "vae.likelihood": ("bernoulli", "gaussian"),
     "z_dist": ("normal", "uniform"),
-    "G.arch": ("mlp", "dcgan"),
+    "G.arch": ("mlp", "dcgan", "resnet"),
     "G.act": ("relu", "leaky_relu"),
     "G.norm": ("batch", "none"),
     "G.out": ("tanh", "sigmoid", "linear"),
     "G.init": ("default", "uniform"),
-    "D.arch": ("mlp", "maxout", "dcgan"),
+    "D.arch": ("mlp", "maxout", "dcgan", "resnet"),
     "D.norm": ("batch", "none"),
     "D.cond": ("concat", "projection"),
     "D.act": ("relu", "leaky_relu"),

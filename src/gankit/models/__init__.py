@@ -25,6 +25,7 @@ from torch import nn
 from gankit.config import RunConfig
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.mlp import MinibatchDiscrimination, MLPDiscriminator, MLPGenerator, init_uniform
+from gankit.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 __all__ = ["build_generator", "build_discriminator", "apply_spectral_norm", "sample_z",
            "MLPGenerator", "MLPDiscriminator", "MinibatchDiscrimination"]
@@ -39,6 +40,9 @@ def build_generator(cfg: RunConfig, data_shape: tuple[int, ...], x_mean: torch.T
     g = cfg.G
     if g.arch == "dcgan":
         return DCGANGenerator(cfg.z_dim, tuple(data_shape), g.base_channels, c_dim=cfg.c_dim, z_dist=cfg.z_dist)
+    if g.arch == "resnet":
+        return ResNetGenerator(cfg.z_dim, tuple(data_shape), g.base_channels, blocks=g.blocks, c_dim=cfg.c_dim,
+                               z_dist=cfg.z_dist)
     G = MLPGenerator(cfg.z_dim, tuple(data_shape), g.hidden, act=g.act, norm=g.norm, out=g.out, c_dim=cfg.c_dim,
                      z_dist=cfg.z_dist)
     if g.init == "uniform":
@@ -54,6 +58,10 @@ def build_discriminator(cfg: RunConfig, data_shape: tuple[int, ...]) -> nn.Modul
     if d.arch == "dcgan":
         D = DCGANDiscriminator(tuple(data_shape), d.base_channels, norm=d.norm, c_dim=cfg.c_dim, cond=d.cond, pac=d.pac,
                                mbd=d.mbd, mbd_dim=d.mbd_dim)
+    elif d.arch == "resnet":  # no normalisation layers: D.norm does not apply
+        # Spectral norm would divide Fixup's zero-initialised last layers by a zero singular value: draw them instead.
+        D = ResNetDiscriminator(tuple(data_shape), d.base_channels, blocks=d.blocks, c_dim=cfg.c_dim, cond=d.cond,
+                                pac=d.pac, mbd=d.mbd, mbd_dim=d.mbd_dim, zero_last=not d.spectral_norm)
     else:
         D = MLPDiscriminator(tuple(data_shape), d.hidden, arch=d.arch, act=d.act, pieces=d.pieces, dropout=d.dropout,
                              dropout_input=d.dropout_input, c_dim=cfg.c_dim, cond=d.cond, pac=d.pac,

@@ -15,8 +15,10 @@ from gankit.errors import UserError
 from gankit.models.mlp import MinibatchDiscrimination, check_input, check_labels
 
 
-def levels(size: int) -> tuple[int, int]:
-    """(n, s0): the number of factor-2 resamplings and the smallest side, e.g. 28 -> (2, 7), 64 -> (4, 4)."""
+def levels(size: int, nets: str = "DCGAN") -> tuple[int, int]:
+    """(n, s0): the number of factor-2 resamplings and the smallest side, e.g. 28 -> (2, 7), 64 -> (4, 4).
+
+    ``nets`` names the architecture in the error message."""
     n = 0
     while size % 2 == 0 and size // 2 >= 3:
         size //= 2
@@ -24,7 +26,7 @@ def levels(size: int) -> tuple[int, int]:
         if size <= 7:
             break
     if n == 0 or size > 7:
-        raise UserError("the DCGAN nets need square images whose side halves down to 3..7 pixels (28, 32, 64, ...); "
+        raise UserError(f"the {nets} nets need square images whose side halves down to 3..7 pixels (28, 32, 64, ...); "
                         f"got side {size * 2 ** n}")
     return n, size
 

@@ -56,12 +56,12 @@ class Encoder(nn.Module):
 
 
 def build_encoder(cfg: RunConfig, data_shape: tuple[int, ...]) -> Encoder:
-    """The encoder for ``cfg``: ``build_discriminator(cfg)``'s body (MLP, maxout or DCGAN), its logit layer replaced
-    by a head for mu and logvar. The body is initialised exactly as the discriminator's would be."""
+    """The encoder for ``cfg``: ``build_discriminator(cfg)``'s body (MLP, maxout, DCGAN or ResNet), its logit layer
+    replaced by a head for mu and logvar. The body is initialised exactly as the discriminator's would be."""
     from gankit.models import build_discriminator
 
     D = build_discriminator(cfg, data_shape)
-    if cfg.D.arch == "dcgan":
+    if cfg.D.arch in ("dcgan", "resnet"):
         body, feat, flatten = D.body, D.head.in_features, False  # convolutions, then Flatten: [N, feat]
     else:
         body, feat, flatten = D.net[:-1], D.net[-1].in_features, True  # hidden layers of the MLP / maxout D
