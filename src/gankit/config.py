@@ -72,13 +72,18 @@ class DConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    # "nonsaturating": min -log D(G(z)) | "minimax": min log(1 - D(G(z))) | "wasserstein" | "hinge" | "ls"
-    # (docs/losses.md)
+    # "nonsaturating": min -log D(G(z)) | "minimax": min log(1 - D(G(z))) | "wasserstein" | "hinge" | "ls" |
+    # "rpgan" (docs/losses.md)
     g_loss: str = "nonsaturating"
-    # "bce": max log D(x) + log(1 - D(G(z))), the paper's value function | "wasserstein" | "hinge" | "ls"
+    # "bce": max log D(x) + log(1 - D(G(z))), the paper's value function | "wasserstein" | "hinge" | "ls" |
+    # "rpgan": the relativistic pairing loss (Huang et al. 2024), with g_loss "rpgan"
     d_loss: str = "bce"
     gp_lambda: float = 0.0  # WGAN-GP gradient penalty weight lambda; 0 = off (Gulrajani et al. 2017 use 10)
     r1_gamma: float = 0.0  # R1 penalty weight gamma on real data; 0 = off (Mescheder et al. 2018 use 10)
+    r2_gamma: float = 0.0  # R2 penalty weight gamma on generated data; 0 = off (R3GAN: r1_gamma = r2_gamma)
+    # differentiable augmentation of everything D sees, real and fake, in the D and G steps (Zhao et al. 2020):
+    # "" = off | a comma list of "translation", "cutout", "color" (RGB only), e.g. "translation,cutout"
+    augment: str = ""
     clip: float = 0.0  # clip D's parameters to [-clip, clip] after each D step; 0 = off (Arjovsky et al. 2017 use 0.01)
 
 
@@ -247,8 +252,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "D.cond": ("concat", "projection"),
     "D.act": ("relu", "leaky_relu"),
     "D.init": ("default", "uniform"),
-    "loss.g_loss": ("nonsaturating", "minimax", "wasserstein", "hinge", "ls"),
-    "loss.d_loss": ("bce", "wasserstein", "hinge", "ls"),
+    "loss.g_loss": ("nonsaturating", "minimax", "wasserstein", "hinge", "ls", "rpgan"),
+    "loss.d_loss": ("bce", "wasserstein", "hinge", "ls", "rpgan"),
     "optim.name": ("adam", "sgd", "rmsprop"),
     "train.precision": ("auto", "fp32", "bf16"),
 }
@@ -259,6 +264,7 @@ LOSS_PAIRS: dict[str, tuple[str, ...]] = {
     "wasserstein": ("wasserstein",),  # Arjovsky et al. (2017)
     "hinge": ("hinge",),  # Lim & Ye (2017), Miyato et al. (2018)
     "ls": ("ls",),  # Mao et al. (2017)
+    "rpgan": ("rpgan",),  # Jolicoeur-Martineau (2018), Huang et al. (2024)
 }
 
 
@@ -324,12 +330,16 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ["D.dropout", "D.dropout_input", "train.ema", "optim.beta1", "optim.beta2"]:
         if not 0.0 <= flat[key] < 1.0:
             raise UserError(f"config key {key!r} must lie in [0, 1); got {flat[key]!r}")
-    for key in ["loss.gp_lambda", "loss.r1_gamma", "loss.clip"]:
+    for key in ["loss.gp_lambda", "loss.r1_gamma", "loss.r2_gamma", "loss.clip"]:
         if not flat[key] >= 0.0:
             raise UserError(f"config key {key!r} must be >= 0 (0 = off); got {flat[key]!r}")
     if cfg.loss.g_loss not in LOSS_PAIRS[cfg.loss.d_loss]:
         raise UserError(f"loss.d_loss={cfg.loss.d_loss!r} needs loss.g_loss in "
                         f"{', '.join(LOSS_PAIRS[cfg.loss.d_loss])}; got loss.g_loss={cfg.loss.g_loss!r}")
+    if cfg.loss.augment:
+        from gankit.diffaug import parse_policy
+
+        parse_policy(cfg.loss.augment)  # UserError in one line for an unknown or repeated transform
     if cfg.optim.lr_decay < 1.0:
         raise UserError("config key 'optim.lr_decay' must be >= 1 (lr is divided by it each step); "
                         f"got {cfg.optim.lr_decay!r}")
@@ -405,7 +415,8 @@ def _validate_vae(cfg: RunConfig) -> None:
         raise UserError("vae.likelihood='bernoulli' needs pixel means in [-1, 1]: set G.out to 'tanh' or 'sigmoid', "
                         "or use vae.likelihood='gaussian'")
     unsupported = [("c_dim", cfg.c_dim, 0), ("D.pac", cfg.D.pac, 1), ("D.mbd", cfg.D.mbd, 0),
-                   ("D.spectral_norm", cfg.D.spectral_norm, False), ("train.d_steps", cfg.train.d_steps, 1)]
+                   ("D.spectral_norm", cfg.D.spectral_norm, False), ("train.d_steps", cfg.train.d_steps, 1),
+                   ("loss.augment", cfg.loss.augment, "")]
     for key, value, off in unsupported:
         if value != off:
             raise UserError(f"config key {key!r} must be {json.dumps(off)} for model=vae (a GAN-only option); "

@@ -1,8 +1,9 @@
 """GAN losses as pure functions of D's logits (never probabilities), and the gradient penalties.
 
-The 2014 losses (bce D, minimax and non-saturating G) read D's output l as a logit; the modern
-ones (Wasserstein, hinge, least squares) read it as a raw score ("critic" output), so D needs no
-sigmoid either way. Every D loss is minimised by D; every G loss is minimised by G.
+The 2014 losses (bce D, minimax and non-saturating G) and the relativistic pairing loss (RpGAN) read
+D's output l as a logit; the modern ones (Wasserstein, hinge, least squares) read it as a raw score
+("critic" output), so D needs no sigmoid either way. Every D loss is minimised by D; every G loss is
+minimised by G.
 
 With a logit l and D = sigmoid(l):  log D = -softplus(-l)  and  log(1 - D) = -softplus(l).
 These softplus forms stay finite where log(sigmoid(l)) would underflow.
@@ -97,6 +98,33 @@ def g_loss_ls(logits_fake: torch.Tensor) -> torch.Tensor:
     return 0.5 * (logits_fake - 1.0).pow(2).mean()  # 1/2 mean (D(G(z)) - 1)^2
 
 
+# Relativistic pairing GAN (RpGAN): Jolicoeur-Martineau (2018), "The relativistic discriminator: a key
+# element missing from standard GAN", section 4.1 (RSGAN); Huang et al. (2024), "The GAN is dead; long
+# live the GAN! A Modern GAN Baseline" (R3GAN), eq. 2 with f = softplus(-t). Each real sample is paired
+# with one fake (pair i = real i, fake i), and D judges whether the real one is more real than its partner.
+
+
+def d_loss_rpgan(logits_real: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """D minimises E_pairs softplus(-(D(x_r) - D(x_f))) = -E log sigmoid(D(x_r) - D(x_f)).
+
+    Args:
+        logits_real, logits_fake: [N] D's outputs on N real samples and N fakes; sample i of each is a pair.
+    """
+    return F.softplus(-(logits_real - logits_fake)).mean()  # mean_i softplus(D(x_f,i) - D(x_r,i))
+
+
+def g_loss_rpgan(logits_fake: torch.Tensor, logits_real: torch.Tensor) -> torch.Tensor:
+    """G minimises E_pairs softplus(-(D(x_f) - D(x_r))): D's loss with the roles of real and fake swapped.
+
+    ``logits_real`` are D's outputs on a real batch in the G step (no gradient reaches D's weights there);
+    G's gradient flows only through ``logits_fake``.
+
+    Args:
+        logits_fake, logits_real: [N] D's outputs on N fakes and N real samples, paired by index.
+    """
+    return F.softplus(-(logits_fake - logits_real)).mean()  # mean_i softplus(D(x_r,i) - D(x_f,i))
+
+
 # Penalties on D's input gradient. Both differentiate D's output with respect to its input and keep
 # the graph (create_graph=True), so the penalty's own gradient reaches D's weights.
 
@@ -131,6 +159,26 @@ def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: t
     return lam * (norm - 1.0).pow(2).mean()  # lam * E[(||grad|| - 1)^2]
 
 
+def zero_centred_penalty(D, x: torch.Tensor, gamma: float, c: torch.Tensor | None = None) -> torch.Tensor:
+    """gamma/2 * E[||grad_x D(x)||_2^2]: the zero-centred gradient penalty at the samples x.
+
+    R1 when x is real data, R2 when x is generated (Mescheder, Geiger & Nowozin 2018, eq. 9 and 10).
+
+    Args:
+        D: any callable with ``D(x) -> [N]`` scores (``D(x, c)`` when c is given).
+        x: [N, *shape] the samples where D's input gradient is penalised (detached here).
+        gamma: the penalty weight gamma.
+        c: class labels for a conditional D (None for an unconditional D).
+
+    Returns:
+        A scalar tensor that back-propagates to D's parameters (the graph of the gradient is kept).
+    """
+    x = x.detach().requires_grad_(True)  # [N, *shape]
+    # [N, *shape]: grad_x D(x)
+    (grad,) = torch.autograd.grad((D(x) if c is None else D(x, c)).sum(), x, create_graph=True)
+    return 0.5 * gamma * grad.float().flatten(1).pow(2).sum(1).mean()  # gamma/2 * E ||grad||^2
+
+
 def r1_penalty(D, x_real: torch.Tensor, gamma: float = 10.0, c: torch.Tensor | None = None) -> torch.Tensor:
     """R1: gamma/2 * E[||grad_x D(x)||_2^2] on real data only.
 
@@ -141,16 +189,35 @@ def r1_penalty(D, x_real: torch.Tensor, gamma: float = 10.0, c: torch.Tensor | N
         D: any module with ``D(x) -> [N]`` scores.
         x_real: [N, *shape] real data.
         gamma: the penalty weight gamma.
+        c: the real batch's class labels for a conditional D (None: unconditional).
 
     Returns:
         A scalar tensor that back-propagates to D's parameters.
     """
-    x = x_real.detach().requires_grad_(True)  # [N, *shape]
-    # [N, *shape]: grad_x D(x)
-    (grad,) = torch.autograd.grad((D(x) if c is None else D(x, c)).sum(), x, create_graph=True)
-    return 0.5 * gamma * grad.flatten(1).pow(2).sum(1).mean()  # gamma/2 * E ||grad||^2
+    return zero_centred_penalty(D, x_real, gamma, c)
+
+
+def r2_penalty(D, x_fake: torch.Tensor, gamma: float = 10.0, c: torch.Tensor | None = None) -> torch.Tensor:
+    """R2: gamma/2 * E[||grad_x D(x)||_2^2] on generated samples x = G(z).
+
+    Mescheder, Geiger & Nowozin (2018), eq. 10; R3GAN (Huang et al. 2024, eq. 5) adds gamma/2 (R1 + R2)
+    to the RpGAN loss and finds that RpGAN with R1 alone diverges on its Stacked MNIST ablation.
+
+    Args:
+        D: any module with ``D(x) -> [N]`` scores.
+        x_fake: [N, *shape] generated samples (detached here: the penalty trains D only).
+        gamma: the penalty weight gamma.
+        c: the fakes' class labels for a conditional D (None: unconditional).
+
+    Returns:
+        A scalar tensor that back-propagates to D's parameters.
+    """
+    return zero_centred_penalty(D, x_fake, gamma, c)
 
 
 G_LOSSES = {"nonsaturating": g_loss_nonsaturating, "minimax": g_loss_minimax,
-            "wasserstein": g_loss_wasserstein, "hinge": g_loss_hinge, "ls": g_loss_ls}
-D_LOSSES = {"bce": d_loss_bce, "wasserstein": d_loss_wasserstein, "hinge": d_loss_hinge, "ls": d_loss_ls}
+            "wasserstein": g_loss_wasserstein, "hinge": g_loss_hinge, "ls": g_loss_ls, "rpgan": g_loss_rpgan}
+D_LOSSES = {"bce": d_loss_bce, "wasserstein": d_loss_wasserstein, "hinge": d_loss_hinge, "ls": d_loss_ls,
+            "rpgan": d_loss_rpgan}
+# The G losses that also read D's logits on a real batch: G_LOSSES[name](logits_fake, logits_real).
+RELATIVISTIC_G_LOSSES = ("rpgan",)

@@ -8,10 +8,15 @@
         update G by descending the G loss (non-saturating -log D(G(z)) by default)
         update G_ema
 
-Every loss, penalty, packing, minibatch discrimination, conditioning and EMA option of the config
-is an option of this one system. It holds its networks, optimizers and losses and takes one step;
-the run directory, stats, pictures, checkpoints, signals and DDP agreement are the engine's
-(:func:`gankit.training.loop.fit`).
+Every loss, penalty, augmentation, packing, minibatch discrimination, conditioning and EMA option of
+the config is an option of this one system. A relativistic G loss (RpGAN) also reads D's logits on a
+real batch in the G step: the last D update's real minibatch, as stylegan2-ada's and R3GAN's loops
+reuse one real batch for every phase of an iteration. With ``loss.augment`` set, D is trained and
+queried only as D(T(x)) (gankit.diffaug): every real and fake input of D, in both updates and in the
+penalties, is augmented with its own per-sample draw, and the penalties differentiate D(T(x)) with
+respect to the un-augmented x (as stylegan2-ada's R1 does). It holds its networks, optimizers and
+losses and takes one step; the run directory, stats, pictures, checkpoints, signals and DDP agreement
+are the engine's (:func:`gankit.training.loop.fit`).
 
 Every rank of a DDP run draws the global batch's indices and noise from identically seeded
 generators and keeps its own slice: the ranks read disjoint data, and the streams (hence a
@@ -29,7 +34,8 @@ from torch import nn
 from gankit import distributed
 from gankit.config import RunConfig, to_dict
 from gankit.errors import UserError
-from gankit.losses import D_LOSSES, G_LOSSES, gradient_penalty, r1_penalty
+from gankit.diffaug import apply_augment, check_policy, parse_policy, sample_params
+from gankit.losses import D_LOSSES, G_LOSSES, RELATIVISTIC_G_LOSSES, gradient_penalty, r1_penalty, r2_penalty
 from gankit.models import MinibatchDiscrimination, build_discriminator, build_generator, sample_z
 from gankit.training.runtime import adam_or_sgd, grad_norm, lr_at, resolve_precision
 from gankit.training.sampler import BatchSampler
@@ -138,6 +144,10 @@ class GANSystem:
         self.c_fixed = grid_labels(t.grid, cfg.c_dim, device)  # one block of rows per class, or None
         self.loss_D_fn, self.loss_G_fn = D_LOSSES[cfg.loss.d_loss], G_LOSSES[cfg.loss.g_loss]
         self.probabilities = cfg.loss.d_loss == "bce"  # D(x) is a probability only in the paper's game
+        self.relativistic = cfg.loss.g_loss in RELATIVISTIC_G_LOSSES  # the G loss also reads D on real data
+        self.policy = parse_policy(cfg.loss.augment)  # () = no augmentation
+        check_policy(self.policy, shape)
+        self.real_last = None  # (x_real, c_real) of the last D update, for a relativistic G loss
         self.d_params = list(self.D.parameters())
         self.fused = t.fused_d and self.d_key == "D" and scores_independently(self.D)
         self.step0 = 0
@@ -272,6 +282,20 @@ class GANSystem:
         cfg = self.cfg
         return sample_z(self.b * self.world.size, cfg.z_dim, cfg.z_dist, self.z_gen, self.device)[self.mine]
 
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """T(x) for this rank's slice x [m, C, H, W] of a global batch: per-sample parameters drawn for the global
+        batch from z's generator (whose state the checkpoint keeps) and sliced like z. The identity when off."""
+        if not self.policy:
+            return x
+        params = sample_params(self.policy, self.b * self.world.size, self.shape, self.z_gen, self.device)
+        return apply_augment(x, {k: v[self.mine] for k, v in params.items()})
+
+    def D_seen(self, D):
+        """D as the losses see it: D(T(x), c) with augmentation on, D itself otherwise (for the penalties)."""
+        if not self.policy:
+            return D
+        return lambda x, c=None: D(self.augment(x), c)
+
     def d_update(self):
         """One D update on a fresh real minibatch and fresh noise; returns (loss, logits_real, logits_fake, penalties,
         grad norm)."""
@@ -282,23 +306,29 @@ class GANSystem:
         c_fake = random_labels(n, cfg.c_dim, self.z_gen, self.device)
         c_fake = None if c_fake is None else c_fake[mine]  # [m] uniform over classes, or None
         z = self.draw_z()  # [m, z_dim]
+        self.real_last = (x_real, c_real)
         with self.autocast():
             with torch.no_grad():
                 x_fake = self.G_fakes(z, c_fake)  # [m, *shape]
+            x_real_seen, x_fake_seen = self.augment(x_real), self.augment(x_fake)  # each its own draws
             if self.fused:  # one pass over [real; fake]: the same logits as two passes, in one larger matmul per layer
-                logits = self.D_update(torch.cat([x_real, x_fake.to(x_real.dtype)]),
+                logits = self.D_update(torch.cat([x_real_seen, x_fake_seen.to(x_real_seen.dtype)]),
                                        None if c_real is None else torch.cat([c_real, c_fake]))
                 logits_real, logits_fake = logits.float().chunk(2)  # [m], [m] (/ D.pac: m is a multiple of it)
             else:
-                logits_real, logits_fake = self.D_update(x_real, c_real).float(), self.D_update(x_fake, c_fake).float()
+                logits_real = self.D_update(x_real_seen, c_real).float()
+                logits_fake = self.D_update(x_fake_seen, c_fake).float()
             loss_D = self.loss_D_fn(logits_real, logits_fake)
             penalties = {}
+            D_pen = self.D_seen(self.D_par)  # the penalties' D: D(T(x)), differentiated w.r.t. x
             if cfg.loss.gp_lambda > 0:  # eps from z's generator (whose state the checkpoint keeps), sliced like z
                 eps = torch.rand(n, *([1] * len(self.shape)), generator=self.z_gen, device=self.device)[mine]
-                penalties["gp"] = gradient_penalty(self.D_par, x_real, x_fake.float(), lam=cfg.loss.gp_lambda, c=c_real,
+                penalties["gp"] = gradient_penalty(D_pen, x_real, x_fake.float(), lam=cfg.loss.gp_lambda, c=c_real,
                                                    eps=eps)
-            if cfg.loss.r1_gamma > 0:
-                penalties["r1"] = r1_penalty(self.D_par, x_real, gamma=cfg.loss.r1_gamma, c=c_real)
+            if cfg.loss.r1_gamma > 0:  # zero-centred at the data (Mescheder et al. 2018)
+                penalties["r1"] = r1_penalty(D_pen, x_real, gamma=cfg.loss.r1_gamma, c=c_real)
+            if cfg.loss.r2_gamma > 0:  # zero-centred at the fakes (R3GAN: gamma/2 (R1 + R2))
+                penalties["r2"] = r2_penalty(D_pen, x_fake.float(), gamma=cfg.loss.r2_gamma, c=c_fake)
             for p in penalties.values():
                 loss_D = loss_D + p
         self.opt_D.zero_grad(set_to_none=True)
@@ -312,12 +342,28 @@ class GANSystem:
         return loss_D, logits_real, logits_fake, penalties, gnorm
 
     def g_update(self):
-        """One G update on fresh noise; D's weights get no gradient. Returns (loss, grad norm)."""
+        """One G update on fresh noise; D's weights get no gradient. Returns (loss, grad norm).
+
+        A relativistic G loss also recomputes D's logits on the last D update's real batch (with fresh
+        augmentation draws), through the frozen D: no gradient reaches D's weights or the real data."""
         z = self.draw_z()
         c = random_labels(self.b * self.world.size, self.cfg.c_dim, self.z_gen, self.device)
         c = None if c is None else c[self.mine]
         with self.autocast():
-            loss_G = self.loss_G_fn(self.D_frozen(self.G_update(z, c), c).float())
+            x_fake_seen = self.augment(self.G_update(z, c))  # [m, *shape]: T(G(z)), differentiable in G(z)
+            if not self.relativistic:
+                loss_G = self.loss_G_fn(self.D_frozen(x_fake_seen, c).float())
+            else:
+                x_real, c_real = self.real_last
+                x_real_seen = self.augment(x_real)  # [m, *shape]
+                if self.fused:  # one pass over [real; fake], as in the D update
+                    logits = self.D_frozen(torch.cat([x_real_seen, x_fake_seen.to(x_real_seen.dtype)]),
+                                           None if c is None else torch.cat([c_real, c]))
+                    logits_real, logits_fake = logits.float().chunk(2)  # [m], [m]
+                else:
+                    logits_real = self.D_frozen(x_real_seen, c_real).float()
+                    logits_fake = self.D_frozen(x_fake_seen, c).float()
+                loss_G = self.loss_G_fn(logits_fake, logits_real.detach())
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         gnorm = grad_norm(self.G)
