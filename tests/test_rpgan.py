@@ -149,7 +149,7 @@ def test_rpgan_r1_r2_and_augmentation_train_a_tiny_dcgan_with_the_penalties_in_s
         "train.log_every=1", "train.snapshot_every=6", "train.ckpt_every=6", "train.grid=16", "train.ema=0",
         "loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=1", "loss.r2_gamma=1",
         "loss.augment=translation,cutout", "optim.beta1=0"])
-    r = train(cfg, out=tmp_path, progress=False)
+    r = train(cfg, out=tmp_path, progress=False, report=False)
     rows = read_stats(r.run_dir / "stats.jsonl")
     assert r.step == 6 and len(rows) == 6
     for row in rows:
