@@ -11,6 +11,7 @@ One module per family of commands; each command imports its library function whe
 - :mod:`gankit.cli.latent`    interpolate, invert, fit-encoder, arithmetic
 - :mod:`gankit.cli.anomaly`   anomaly fit | score
 - :mod:`gankit.cli.translate` translate train | apply | presets
+- :mod:`gankit.cli.export`    export
 
 :func:`main` is the entry point (``gankit``, ``python -m gankit``); it turns a
 :class:`~gankit.errors.UserError` into one line on stderr and exit code 2.
@@ -22,7 +23,7 @@ import sys
 
 import click
 
-from gankit.cli import anomaly, data, evaluate, latent, sample, theory, train, translate
+from gankit.cli import anomaly, data, evaluate, export, latent, sample, theory, train, translate
 from gankit.errors import UserError
 
 __all__ = ["cli", "main"]
@@ -36,7 +37,7 @@ def cli() -> None:
 
 for _command in (train.train, train.bench, train.presets, data.datasets, sample.sample, sample.augment,
                  evaluate.eval_, evaluate.report, theory.theory, latent.interpolate, latent.invert_cmd,
-                 latent.fit_encoder_cmd, latent.arithmetic, anomaly.anomaly, translate.translate):
+                 latent.fit_encoder_cmd, latent.arithmetic, anomaly.anomaly, translate.translate, export.export):
     cli.add_command(_command)
 
 
