@@ -32,7 +32,8 @@ def test_train_then_sample_png_and_npz(tmp_path, capsys):
     assert code == 0, err
     run_dir = tmp_path / "00000-quick"
     assert f"run directory: {run_dir}" in out and "samples:" in out
-    assert json.loads(out[: out.index("\ntrained")])["train"]["steps"] == 12  # resolved config printed
+    assert not out.startswith("{")  # the resolved config goes to config.json, not to the terminal
+    assert json.loads((run_dir / "config.json").read_text())["train"]["steps"] == 12
     report = (run_dir / "report.html").read_text()  # gankit train writes the run's report at the end
     assert f"report: {run_dir / 'report.html'}" in out and "data:image/png;base64," in report
     code, out, err = run(["sample", str(run_dir), "-n", "10", "--seed", "3", "--out", str(tmp_path / "g.png")], capsys)
@@ -139,3 +140,28 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, capsys):
     for part in ("G", "D", "G_ema"):
         for k in a[part]:
             assert torch.equal(a[part][k], b[part][k]), f"{part}.{k}"
+
+
+def test_train_reads_a_config_file_and_a_device(tmp_path, capsys):
+    code, out, err = run(["train", *TINY, "--steps", "3", "--out", str(tmp_path / "a"), "--quiet"], capsys)
+    assert code == 0, err
+    assert "gankit train:" not in out  # --quiet: only what was written
+    loud = [a for a in TINY if a != "--quiet"]
+    code, out, err = run(["train", *loud, "--steps", "2", "--out", str(tmp_path / "c")], capsys)
+    assert code == 0 and out.splitlines()[0] == ("gankit train: quick (gan) on digits, 2 steps of batch 16; the "
+                                                 "resolved config goes to the run's config.json (--dry-run prints it)")
+    first = tmp_path / "a" / "00000-quick" / "config.json"
+    code, out, err = run(["train", "--config", str(first), "--steps", "4", "--device", "cpu", "--dry-run"], capsys)
+    assert code == 0, err
+    again = json.loads(out[: out.index("\ndata:")])
+    want = json.loads(first.read_text())
+    assert again["train"].pop("steps") == 4 and want["train"].pop("steps") == 3
+    assert again["train"].pop("device") == "cpu" and want["train"].pop("device") == "auto" and again == want
+    for args, needle in [(["--config", str(tmp_path / "none.json")], "no such file"),
+                         (["--config", str(first), "--preset", "ring8"], "not both"),
+                         (["--device", "tpu"], "device")]:
+        code, _, err = run(["train", *args, "--steps", "1", "--out", str(tmp_path / "b")], capsys)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    (tmp_path / "bad.json").write_text("{nope")
+    code, _, err = run(["train", "--config", str(tmp_path / "bad.json")], capsys)
+    assert code == 2 and "is not valid JSON" in err

@@ -33,7 +33,9 @@ PRECISION = click.Choice(["auto", "fp32", "bf16"])
 
 
 @click.command(epilog=EPILOG_TRAIN)
-@click.option("--preset", default="quick", show_default=True, help="Named run config (see `gankit presets`).")
+@click.option("--preset", default=None, help="Named run config (see `gankit presets`); default quick.")
+@click.option("--config", "config_file", default=None, metavar="FILE.json",
+              help="A run config of your own (e.g. a run's config.json) instead of a preset.")
 @click.option("--data", "data_name", default=None,
               help="Dataset name (see `gankit datasets`) or a path to images / .npy / .npz.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -42,26 +44,29 @@ PRECISION = click.Choice(["auto", "fp32", "bf16"])
 @click.option("--seed", type=int, default=None, help="Seed of init, noise and batch order; sets train.seed.")
 @click.option("--out", default="runs", show_default=True, help="Folder that receives the run directory.")
 @click.option("--resume", default=None, metavar="RUN_DIR", help="Continue the run in RUN_DIR from its checkpoint.")
+@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N; sets train.device.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and the data's shape, then stop.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--precision", type=PRECISION, default=None,
               help="Matmul precision: bf16 autocast or fp32; sets train.precision (default auto: bf16 where native).")
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
-def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet, precision, compile_):
+def train(preset, config_file, data_name, overrides, steps, seed, out, resume, device, dry_run, quiet, precision,
+          compile_):
     """Train a GAN (Algorithm 1 of Goodfellow et al. 2014), the VAE or an image-to-image system (the
     preset's model) and write a run directory.
 
     Under torchrun (WORLD_SIZE > 1) the GAN trains data-parallel; train.batch is per process.
     """
-    from gankit.config import I2I_SYSTEMS, apply_overrides, load_preset, to_dict
+    from gankit.config import I2I_SYSTEMS, apply_overrides, load_json, load_preset, to_dict
     from gankit.train import train as run_train
 
     main_rank = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 prints
     echo = click.echo if main_rank else (lambda *a, **k: None)
     if resume is not None:
-        if data_name or overrides or seed is not None or precision is not None or compile_ is not None:
+        if (data_name or overrides or seed is not None or precision is not None or compile_ is not None
+                or preset or config_file or device):
             raise UserError("--resume continues a run with its own config; only --steps may change "
-                            "(drop --data/--set/--seed/--precision/--compile)")
+                            "(drop --preset/--config/--data/--set/--seed/--device/--precision/--compile)")
         result = run_train(resume=resume, steps=steps, progress=not quiet)
     else:
         extra = list(overrides)
@@ -71,18 +76,23 @@ def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet
             extra.append(f"train.steps={steps}")
         if seed is not None:
             extra.append(f"train.seed={seed}")
-        base = load_preset(preset)
+        if device is not None:
+            extra.append(f"train.device={json.dumps(device)}")
+        if preset and config_file:
+            raise UserError("give --preset or --config, not both (a config file holds a whole run config)")
+        base = _read_config(config_file, load_json) if config_file else load_preset(preset or "quick")
+        preset = base.preset
         if data_name is not None and base.model in I2I_SYSTEMS:
             raise UserError(f"--data names one dataset, but {preset} ({base.model}) reads two sides of images: "
                             "--set task.name=folders --set task.data_a=DIR --set task.data_b=DIR")
-        if base.model in I2I_SYSTEMS:
+        if base.model in I2I_SYSTEMS and not config_file:
             from gankit.systems.i2i import config_for
 
             cfg = config_for(preset, extra + _speed_switches(precision, compile_))
         else:
             cfg = apply_overrides(base, extra + _speed_switches(precision, compile_))
-        echo(json.dumps(to_dict(cfg), indent=2))
         if dry_run:
+            echo(json.dumps(to_dict(cfg), indent=2))
             if cfg.model in I2I_SYSTEMS:
                 from gankit.systems.i2i import build_task
 
@@ -95,6 +105,10 @@ def train(preset, data_name, overrides, steps, seed, out, resume, dry_run, quiet
             data = build_dataset(cfg.data, "train")
             echo(f"data: {data.name}, {len(data.x)} examples of shape {list(data.shape)}")
             return
+        if not quiet:
+            data = f"task {cfg.task.name}" if cfg.model in I2I_SYSTEMS else cfg.data.name
+            echo(f"gankit train: {cfg.preset} ({cfg.model}) on {data}, {cfg.train.steps} steps of batch "
+                 f"{cfg.train.batch}; the resolved config goes to the run's config.json (--dry-run prints it)")
         result = run_train(cfg, out=out, progress=not quiet)
     report = result.report if main_rank else None
     if result.interrupted:
@@ -137,6 +151,19 @@ def bench(preset, batch, steps, warmup, overrides, precision, compile_, as_json)
                f"{res['peak_flops_bf16'] / 1e9:,.2f} bf16")
     click.echo(f"  share of peak    {100 * res['peak_share']:.1f}% of the {res['precision']} peak "
                f"({100 * res['peak_share_fp32']:.1f}% of fp32's, {100 * res['peak_share_bf16']:.1f}% of bf16's)")
+
+
+def _read_config(path: str, load_json):
+    """A run config from a JSON file (strict, like a preset); one line for a missing or malformed file."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"--config {path!r}: no such file; expected a JSON run config such as a run's config.json")
+    try:
+        return load_json(p)
+    except json.JSONDecodeError as e:
+        raise UserError(f"--config {path!r} is not valid JSON (line {e.lineno}: {e.msg})") from None
 
 
 @click.command()
