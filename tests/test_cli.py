@@ -165,3 +165,21 @@ def test_train_reads_a_config_file_and_a_device(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("{nope")
     code, _, err = run(["train", "--config", str(tmp_path / "bad.json")], capsys)
     assert code == 2 and "is not valid JSON" in err
+
+
+def test_sample_seeds_give_one_image_per_seed_and_a_device(tmp_path, capsys):
+    code, _, err = run(["train", *TINY, "--steps", "2", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    run_dir = tmp_path / "00000-quick"
+    code, out, err = run(["sample", str(run_dir), "--seeds", "0-5", "--out", str(tmp_path / "a.npz")], capsys)
+    assert code == 0 and "wrote 6 samples" in out, err
+    code, _, _ = run(["sample", str(run_dir), "--seeds", "3,5", "--device", "cpu", "--out", str(tmp_path / "b.npz")],
+                     capsys)
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert a["seeds"].tolist() == list(range(6)) and b["x"].shape == (2, 1, 8, 8)
+    assert np.array_equal(a["x"][[3, 5]], b["x"])  # a seed's image does not depend on the others asked for
+    assert not np.array_equal(a["x"][0], a["x"][1])
+    for args, needle in [(["--seeds", "5-2"], "--seeds '5-2'"), (["--seeds", "x"], "--seeds 'x'"),
+                         (["--device", "tpu"], "device")]:
+        code, _, err = run(["sample", str(run_dir), *args, "--out", str(tmp_path / "c.png")], capsys)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from gankit.checkpoint import find_checkpoint, load_checkpoint
+from gankit.checkpoint import find_checkpoint
 from gankit.config import DataConfig
 from gankit.errors import UserError
 
@@ -236,7 +236,8 @@ _RUNNERS: dict[str, Callable[[_Context], dict]] = {
 
 def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fid", "pr", "dc"), n: int = 10_000,
              seed: int = 0, data: str | None = None, split: str = "test", features: str | torch.nn.Module = "digits",
-             inception_weights: str | None = None, record: bool = True, progress: bool = False) -> dict[str, dict]:
+             inception_weights: str | None = None, record: bool = True, progress: bool = False,
+             device: str | torch.device = "cpu") -> dict[str, dict]:
     """Score a trained generator (its G_ema) with the named metrics.
 
     Args:
@@ -251,6 +252,7 @@ def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fi
         inception_weights: a local path to the Inception weights file (else cache / download).
         record: append each result with its protocol to ``metric-<name>.jsonl`` beside the checkpoint.
         progress: show progress bars.
+        device: where G draws the samples ("cpu", "cuda", "cuda:N"; the metrics run on the CPU).
 
     Returns:
         {metric: {field: value, ..., "protocol": {...}}}; a metric that cannot apply maps to
@@ -259,7 +261,8 @@ def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fi
     Raises:
         UserError: unknown metric or feature extractor, unusable checkpoint or data.
     """
-    from gankit.generate import load_generator
+    from gankit.run import load_run
+    from gankit.training.runtime import resolve_device
 
     names = parse_metrics(metrics)
     if n <= 1:
@@ -267,8 +270,9 @@ def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fi
     if split not in ("train", "test", "all"):
         raise UserError(f"--split must be train, test or all; got {split!r}")
     ckpt_path = find_checkpoint(run_or_ckpt)
-    G, cfg, info = load_generator(ckpt_path)
-    step = int(load_checkpoint(ckpt_path)["step"])
+    saved = load_run(ckpt_path)
+    G, cfg, info, step = saved.generator(device=resolve_device(device), command="eval"), saved.config, \
+        saved.data_info, saved.step
     data_cfg = cfg.data if data is None else replace(cfg.data, name=data)
     if not isinstance(features, torch.nn.Module) and features not in ("digits", "inception", "raw"):
         raise UserError(f"--features must be digits, inception or raw; got {features!r}")

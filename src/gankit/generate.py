@@ -68,10 +68,32 @@ def class_labels(G: nn.Module, n: int, c: int | torch.Tensor | None) -> torch.Te
     return c.long()
 
 
+@torch.no_grad()
+def generate_seeds(G: nn.Module, seeds: list[int], c: torch.Tensor | None = None) -> torch.Tensor:
+    """One sample per seed, ``[len(seeds), *data_shape]`` on the CPU: z_i is the first draw of a generator seeded
+    with ``seeds[i]``, and G runs on each alone (a batch of one: matrix products round differently at other batch
+    sizes), so a sample is bitwise the same whatever other seeds are asked for. ``c``: labels, one per seed."""
+    if not seeds:
+        raise UserError("--seeds needs at least one seed")
+    device = next(G.parameters()).device
+    dist = getattr(G, "z_dist", "normal")
+    z = torch.cat([sample_z(1, G.z_dim, dist, torch.Generator(device).manual_seed(s), device) for s in seeds])
+    out = [G(z[i:i + 1], None if c is None else c[i:i + 1].to(device)).cpu() for i in range(len(z))]
+    return torch.cat(out)
+
+
+def _span(seeds: list[int]) -> str:
+    return f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) else ",".join(map(str, seeds))
+
+
 def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str | os.PathLike = "samples.png",
-           c: int | None = None) -> Path:
+           c: int | None = None, seeds: list[int] | None = None, device: str | torch.device = "cpu") -> Path:
     """Write n samples of a trained run to ``out``: a picture (.png) or arrays (.npz with x in [-1, 1], and y for
     a conditional G). A conditional G draws class ``c``, or with c None a grid with one row per class.
+
+    ``seeds`` (stylegan2's habit, ``--seeds 0-63``): one sample per seed, z drawn from that seed
+    alone, so sample 7 of ``--seeds 0-63`` is the same image as the only one of ``--seeds 7``;
+    ``n`` and ``seed`` are then unused. ``device``: where G runs.
 
     Raises:
         UserError: the checkpoint is unusable or ``out`` has an unknown suffix.
@@ -83,17 +105,23 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
         raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
     from gankit.train import grid_columns, grid_labels
 
-    G, cfg, _ = load_generator(run_or_ckpt)
+    from gankit.training.runtime import resolve_device
+
+    G, cfg, _ = load_generator(run_or_ckpt, device=resolve_device(device))
+    if seeds is not None:
+        n = len(seeds)
     labels = class_labels(G, n, c)
     if labels is None and G.c_dim:
         labels = grid_labels(n, G.c_dim)  # [n]: one block of rows per class
-    x = generate(G, n, seed=seed, c=labels)
+    x = generate(G, n, seed=seed, c=labels) if seeds is None else generate_seeds(G, seeds, c=labels)
     if out.suffix.lower() == ".npz":
-        arrays = {"x": x.numpy(), "seed": np.int64(seed)}
+        arrays = {"x": x.numpy(), "seed": np.int64(seed)} if seeds is None else {"x": x.numpy(),
+                                                                                 "seeds": np.array(seeds)}
         if labels is not None:
             arrays["y"] = labels.numpy()
         np.savez_compressed(out, **arrays)
     else:
         nrow = grid_columns(n, G.c_dim) if c is None else None
-        save_samples(x, out, title=f"{cfg.preset}: {n} samples, seed {seed}", nrow=nrow)
+        which = f"seed {seed}" if seeds is None else f"seeds {_span(seeds)}"
+        save_samples(x, out, title=f"{cfg.preset}: {n} samples, {which}", nrow=nrow)
     return out

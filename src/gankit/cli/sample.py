@@ -13,6 +13,7 @@ Examples:
   gankit sample runs/00000-quick/checkpoint.pt -n 10000 --out samples.npz
   gankit sample runs/00001-cgan-mnist -n 100 --out grid.png      # conditional: one row per class
   gankit sample runs/00001-cgan-mnist -n 16 --class 3 --out threes.png
+  gankit sample runs/00000-quick --seeds 0-63 --out grid.png   # one image per seed (stylegan2's habit)
 """)
 @click.argument("run", metavar="RUN_DIR|CKPT")
 @click.option("-n", "n", type=int, default=64, show_default=True, help="Number of samples.")
@@ -20,12 +21,20 @@ Examples:
 @click.option("--out", default="samples.png", show_default=True, help="A .png picture or a .npz of arrays.")
 @click.option("--class", "class_", type=int, default=None,
               help="Conditional G: draw this class (default: one row per class).")
-def sample(run, n, seed, out, class_):
+@click.option("--seeds", default=None, metavar="A-B,C",
+              help="One sample per seed, e.g. 0-63 or 1,5,9 (instead of -n and --seed).")
+@click.option("--device", default="cpu", show_default=True, help="Where G runs: cpu, cuda or cuda:N.")
+def sample(run, n, seed, out, class_, seeds, device):
     """Draw samples from a trained generator (no dataset needed)."""
     from gankit.generate import sample as run_sample
 
-    path = run_sample(run, n=n, seed=seed, out=out, c=class_)
-    click.echo(f"wrote {n} samples to {path}")
+    wanted = None
+    if seeds is not None:
+        from gankit.data.images import parse_indices
+
+        wanted = parse_indices(seeds, 2 ** 63, where="the seeds", context=f"--seeds {seeds!r}")
+    path = run_sample(run, n=n, seed=seed, out=out, c=class_, seeds=wanted, device=device)
+    click.echo(f"wrote {len(wanted) if wanted is not None else n} samples to {path}")
 
 
 @click.command(epilog="""\b
