@@ -133,14 +133,15 @@ TINY = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8", "train.
 MARK = 7.0  # what the patched augmentation turns every pixel into
 
 
-@pytest.mark.parametrize("augment", ["translation,cutout", ""])
-def test_training_augments_every_input_of_D_in_the_D_and_the_G_step(monkeypatch, augment):
+@pytest.mark.parametrize("augment,share", [("translation,cutout", True), ("translation,cutout", False), ("", True)])
+def test_training_augments_every_input_of_D_in_the_D_and_the_G_step(monkeypatch, augment, share):
     # The augmentation is replaced by one that marks its output (keeping the graph), and a hook on D records
     # every input D receives and whether D is being trained (the D step) or frozen (the G step).
     monkeypatch.setattr(gan_module, "apply_augment", lambda x, params: x * 0 + MARK)
     cfg = apply_overrides(load_preset("quick"), TINY + ["loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=1",
                                                         "loss.r2_gamma=1", f"loss.augment={augment}"])
     system = GANSystem(cfg, build_dataset(cfg.data, "train"), World(), torch.device("cpu"))
+    system.penalties_share_pass = share  # False: R1 and R2 take passes of their own (as with a compiled D)
     seen = []
     system.D.register_forward_pre_hook(
         lambda m, args: seen.append((any(p.requires_grad for p in m.parameters()), args[0].detach())))
@@ -149,7 +150,8 @@ def test_training_augments_every_input_of_D_in_the_D_and_the_G_step(monkeypatch,
         assert all(torch.isfinite(v).all() for v in stats.values() if torch.is_tensor(v))
     phases = {trained for trained, _ in seen}
     assert phases == {True, False}  # D's update (loss pass and both penalties) and G's update
-    assert len(seen) == 2 * (3 + 1)  # per step: the fused loss pass, R1's pass, R2's pass; G's fused pass
+    # Per step: the D step's fused pass (+ R1's and R2's own passes when not shared); the G step's fused pass.
+    assert len(seen) == 2 * ((1 if share else 3) + 1)
     if augment:
         assert all(torch.all(x == MARK) for _, x in seen)
     else:

@@ -12,7 +12,8 @@ from helpers import user_error
 from gankit.config import RunConfig, apply_overrides, load_preset
 from gankit.data import build_dataset
 from gankit.distributed import World
-from gankit.losses import D_LOSSES, G_LOSSES, d_loss_rpgan, g_loss_rpgan, r1_penalty, r2_penalty
+from gankit.losses import (D_LOSSES, G_LOSSES, d_loss_rpgan, g_loss_rpgan, r1_penalty, r2_penalty,
+                           zero_centred_penalties)
 from gankit.stats import read_stats
 from gankit.systems.gan import GANSystem
 from gankit.train import train
@@ -156,3 +157,30 @@ def test_rpgan_r1_r2_and_augmentation_train_a_tiny_dcgan_with_the_penalties_in_s
         assert all(math.isfinite(row[k]) for k in ("loss_D", "loss_G", "r1", "r2", "score_real", "score_fake"))
         assert row["r1"] >= 0 and row["r2"] >= 0 and "D_real" not in row  # RpGAN logs raw scores
         assert row["loss_D"] >= row["r1"] + row["r2"]  # loss_D = softplus term (> 0) + the penalties
+
+
+def test_penalties_from_one_shared_pass_equal_their_own_passes():
+    D = Quadratic(0.5)
+    x_real, x_fake = torch.randn(16, 3, requires_grad=True), torch.randn(16, 3, requires_grad=True)
+    r1, r2 = zero_centred_penalties(torch.cat([D(x_real), D(x_fake)]), [x_real, x_fake], [2.0, 3.0])
+    assert torch.allclose(r1, r1_penalty(D, x_real, gamma=2.0)) and torch.allclose(r2, r2_penalty(D, x_fake, gamma=3.0))
+
+
+@pytest.mark.parametrize("fused", ["true", "false"])
+def test_the_D_step_s_shared_penalty_pass_equals_separate_passes(fused):
+    # The D step takes R1 and R2 from the gradient of its loss pass (R3GAN's trainer); a compiled D takes a pass
+    # per penalty instead. Same data, noise and weights: the same penalties and the same D update.
+    cfg = apply_overrides(load_preset("quick"), TINY + ["loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=2",
+                                                        "loss.r2_gamma=3", f"train.fused_d={fused}"])
+    data = build_dataset(cfg.data, "train")
+    out = []
+    for share in (True, False):
+        system = GANSystem(cfg, data, World(), torch.device("cpu"))
+        system.penalties_share_pass = share
+        system.D.requires_grad_(True)
+        _, _, _, penalties, _ = system.d_update()
+        out.append((penalties, [p.detach().clone() for p in system.D.parameters()]))
+    (pa, wa), (pb, wb) = out
+    assert set(pa) == set(pb) == {"r1", "r2"} and all(pa[k] > 0 for k in pa)
+    assert all(torch.allclose(pa[k], pb[k], rtol=1e-5) for k in pa)
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(wa, wb))

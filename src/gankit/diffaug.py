@@ -138,15 +138,18 @@ def color(x: torch.Tensor, brightness: torch.Tensor, saturation: torch.Tensor,
 
 
 def translate(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Shift [N, C, H, W] images by integer (dy, dx) [N, 2] each: out[i, j] = x[i - dy, j - dx], 0 outside."""
-    n, _, h, w = x.shape
+    """Shift [N, C, H, W] images by integer (dy, dx) [N, 2] each: out[i, j] = x[i - dy, j - dx], 0 outside.
+
+    One gather along the flattened pixels (its backward is a scatter-add: the gradient of each output pixel
+    goes back to the pixel it came from), then a mask of the uncovered border.
+    """
+    n, c, h, w = x.shape
     rows = torch.arange(h, device=x.device) - shift[:, :1]  # [N, H]: the source row of each output row
     cols = torch.arange(w, device=x.device) - shift[:, 1:]  # [N, W]
     inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]  # [N, H, W]
-    batch = torch.arange(n, device=x.device)[:, None, None]  # [N, 1, 1]
-    # Advanced indices split by a slice put their broadcast dims first: [N, H, W, C].
-    out = x[batch, :, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]]
-    return out.permute(0, 3, 1, 2) * inside[:, None].to(x.dtype)  # [N, C, H, W]
+    source = rows.clamp(0, h - 1)[:, :, None] * w + cols.clamp(0, w - 1)[:, None, :]  # [N, H, W]: flat index
+    out = x.reshape(n, c, h * w).gather(2, source.view(n, 1, h * w).expand(n, c, h * w))  # [N, C, H*W]
+    return out.view(n, c, h, w) * inside[:, None].to(x.dtype)  # [N, C, H, W]
 
 
 def cutout(x: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:

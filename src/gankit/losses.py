@@ -159,8 +159,29 @@ def gradient_penalty(D, x_real: torch.Tensor, x_fake: torch.Tensor, generator: t
     return lam * (norm - 1.0).pow(2).mean()  # lam * E[(||grad|| - 1)^2]
 
 
+def zero_centred_penalties(outputs: torch.Tensor, inputs: list[torch.Tensor],
+                           gammas: list[float]) -> list[torch.Tensor]:
+    """gamma_k/2 * E[||grad_{x_k} D||_2^2] for each input x_k of D's outputs, from one backward of their graph.
+
+    This lets the penalties share D's forward pass with the loss, as R3GAN's trainer does: make the real and
+    the fake batch require grad, compute the loss's logits from them, and pass those logits here. The
+    gradient of sum(outputs) is each sample's own input gradient when D scores samples independently.
+
+    Args:
+        outputs: [N] D's outputs, computed (in the graph) from every tensor in ``inputs``.
+        inputs: tensors [N_k, *shape] that require grad: R1's real batch, R2's fake batch.
+        gammas: the weight gamma of each input's penalty.
+
+    Returns:
+        One scalar per input; each back-propagates to D's parameters (the graph of the gradient is kept).
+    """
+    grads = torch.autograd.grad(outputs.sum(), inputs, create_graph=True)  # [N_k, *shape] each
+    return [0.5 * gamma * grad.float().flatten(1).pow(2).sum(1).mean()  # gamma/2 * E ||grad||^2
+            for gamma, grad in zip(gammas, grads)]
+
+
 def zero_centred_penalty(D, x: torch.Tensor, gamma: float, c: torch.Tensor | None = None) -> torch.Tensor:
-    """gamma/2 * E[||grad_x D(x)||_2^2]: the zero-centred gradient penalty at the samples x.
+    """gamma/2 * E[||grad_x D(x)||_2^2]: the zero-centred gradient penalty at the samples x, in a pass of its own.
 
     R1 when x is real data, R2 when x is generated (Mescheder, Geiger & Nowozin 2018, eq. 9 and 10).
 
@@ -174,9 +195,8 @@ def zero_centred_penalty(D, x: torch.Tensor, gamma: float, c: torch.Tensor | Non
         A scalar tensor that back-propagates to D's parameters (the graph of the gradient is kept).
     """
     x = x.detach().requires_grad_(True)  # [N, *shape]
-    # [N, *shape]: grad_x D(x)
-    (grad,) = torch.autograd.grad((D(x) if c is None else D(x, c)).sum(), x, create_graph=True)
-    return 0.5 * gamma * grad.float().flatten(1).pow(2).sum(1).mean()  # gamma/2 * E ||grad||^2
+    (penalty,) = zero_centred_penalties(D(x) if c is None else D(x, c), [x], [gamma])
+    return penalty
 
 
 def r1_penalty(D, x_real: torch.Tensor, gamma: float = 10.0, c: torch.Tensor | None = None) -> torch.Tensor:

@@ -13,10 +13,12 @@ the config is an option of this one system. A relativistic G loss (RpGAN) also r
 real batch in the G step: the last D update's real minibatch, as stylegan2-ada's and R3GAN's loops
 reuse one real batch for every phase of an iteration. With ``loss.augment`` set, D is trained and
 queried only as D(T(x)) (gankit.diffaug): every real and fake input of D, in both updates and in the
-penalties, is augmented with its own per-sample draw, and the penalties differentiate D(T(x)) with
-respect to the un-augmented x (as stylegan2-ada's R1 does). It holds its networks, optimizers and
-losses and takes one step; the run directory, stats, pictures, checkpoints, signals and DDP agreement
-are the engine's (:func:`gankit.training.loop.fit`).
+penalties, is augmented with per-sample draws, and the penalties differentiate D(T(x)) with respect
+to the un-augmented x (as stylegan2-ada's R1 does). R1 and R2 come from the gradient of the D
+update's own loss pass (as R3GAN's trainer computes them) unless D is compiled.
+
+The system holds its networks, optimizers and losses and takes one step; the run directory, stats,
+pictures, checkpoints, signals and DDP agreement are the engine's (:func:`gankit.training.loop.fit`).
 
 Every rank of a DDP run draws the global batch's indices and noise from identically seeded
 generators and keeps its own slice: the ranks read disjoint data, and the streams (hence a
@@ -35,7 +37,8 @@ from gankit import distributed
 from gankit.config import RunConfig, to_dict
 from gankit.errors import UserError
 from gankit.diffaug import apply_augment, check_policy, parse_policy, sample_params
-from gankit.losses import D_LOSSES, G_LOSSES, RELATIVISTIC_G_LOSSES, gradient_penalty, r1_penalty, r2_penalty
+from gankit.losses import (D_LOSSES, G_LOSSES, RELATIVISTIC_G_LOSSES, gradient_penalty, r1_penalty, r2_penalty,
+                           zero_centred_penalties)
 from gankit.models import MinibatchDiscrimination, build_discriminator, build_generator, sample_z
 from gankit.training.runtime import adam_or_sgd, grad_norm, lr_at, resolve_precision
 from gankit.training.sampler import BatchSampler
@@ -150,6 +153,9 @@ class GANSystem:
         self.real_last = None  # (x_real, c_real) of the last D update, for a relativistic G loss
         self.d_params = list(self.D.parameters())
         self.fused = t.fused_d and self.d_key == "D" and scores_independently(self.D)
+        # R1 and R2 from the gradient of the loss pass itself (R3GAN's trainer), except through a compiled D, whose
+        # graph has no double backward: then each penalty takes an eager pass of its own.
+        self.penalties_share_pass = not t.compile
         self.step0 = 0
         if state is not None:
             self.load_state(state)
@@ -307,9 +313,15 @@ class GANSystem:
         c_fake = None if c_fake is None else c_fake[mine]  # [m] uniform over classes, or None
         z = self.draw_z()  # [m, z_dim]
         self.real_last = (x_real, c_real)
+        r1, r2 = cfg.loss.r1_gamma, cfg.loss.r2_gamma
         with self.autocast():
             with torch.no_grad():
                 x_fake = self.G_fakes(z, c_fake)  # [m, *shape]
+            shared = []  # (name, input, gamma) of the zero-centred penalties taken from the loss pass's gradient
+            if self.penalties_share_pass and (r1 > 0 or r2 > 0):
+                x_real = x_real.detach().requires_grad_(r1 > 0)
+                x_fake = x_fake.detach().to(x_real.dtype).requires_grad_(r2 > 0)
+                shared = [(name, x, g) for name, x, g in (("r1", x_real, r1), ("r2", x_fake, r2)) if g > 0]
             x_real_seen, x_fake_seen = self.augment(x_real), self.augment(x_fake)  # each its own draws
             if self.fused:  # one pass over [real; fake]: the same logits as two passes, in one larger matmul per layer
                 logits = self.D_update(torch.cat([x_real_seen, x_fake_seen.to(x_real_seen.dtype)]),
@@ -325,10 +337,16 @@ class GANSystem:
                 eps = torch.rand(n, *([1] * len(self.shape)), generator=self.z_gen, device=self.device)[mine]
                 penalties["gp"] = gradient_penalty(D_pen, x_real, x_fake.float(), lam=cfg.loss.gp_lambda, c=c_real,
                                                    eps=eps)
-            if cfg.loss.r1_gamma > 0:  # zero-centred at the data (Mescheder et al. 2018)
-                penalties["r1"] = r1_penalty(D_pen, x_real, gamma=cfg.loss.r1_gamma, c=c_real)
-            if cfg.loss.r2_gamma > 0:  # zero-centred at the fakes (R3GAN: gamma/2 (R1 + R2))
-                penalties["r2"] = r2_penalty(D_pen, x_fake.float(), gamma=cfg.loss.r2_gamma, c=c_fake)
+            # R1 zero-centred at the data (Mescheder et al. 2018), R2 at the fakes (R3GAN: gamma/2 (R1 + R2)).
+            if shared:  # d (sum of both batches' logits) / d x_real and / d x_fake: each sample's own input gradient
+                values = zero_centred_penalties(torch.cat([logits_real, logits_fake]), [x for _, x, _ in shared],
+                                                [g for _, _, g in shared])
+                penalties.update({name: v for (name, _, _), v in zip(shared, values)})
+            else:
+                if r1 > 0:
+                    penalties["r1"] = r1_penalty(D_pen, x_real, gamma=r1, c=c_real)
+                if r2 > 0:
+                    penalties["r2"] = r2_penalty(D_pen, x_fake.float(), gamma=r2, c=c_fake)
             for p in penalties.values():
                 loss_D = loss_D + p
         self.opt_D.zero_grad(set_to_none=True)
