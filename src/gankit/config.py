@@ -84,6 +84,10 @@ class LossConfig:
     # differentiable augmentation of everything D sees, real and fake, in the D and G steps (Zhao et al. 2020):
     # "" = off | a comma list of "translation", "cutout", "color" (RGB only), e.g. "translation,cutout"
     augment: str = ""
+    # ADA (Karras et al. 2020): apply each augmentation with probability p, raised or lowered every 4 D steps to hold
+    # r_t = E sign(D(T(x_real))) at this target; 0 = off (p = 1 always; the paper: 0.6). Needs loss.augment
+    ada_target: float = 0.0
+    ada_kimg: float = 500.0  # ADA: thousands of real images over which p can move from 0 to 1 (the paper: 500)
     clip: float = 0.0  # clip D's parameters to [-clip, clip] after each D step; 0 = off (Arjovsky et al. 2017 use 0.01)
 
 
@@ -121,6 +125,7 @@ class TrainConfig:
     grid: int = 64  # samples in each snapshot grid
     device: str = "auto"  # "auto" (CUDA if present, else CPU) | "cpu" | "cuda" | "cuda:N"
     threads: int = 0  # torch intra-op threads; 0 = PyTorch's default
+    tensorboard: bool = False  # also write TensorBoard event files (scalars, sample grids) into RUN_DIR/tensorboard
 
 
 @dataclass(frozen=True)
@@ -340,6 +345,13 @@ def validate(cfg: RunConfig) -> RunConfig:
         from gankit.diffaug import parse_policy
 
         parse_policy(cfg.loss.augment)  # UserError in one line for an unknown or repeated transform
+    if not 0.0 <= cfg.loss.ada_target < 1.0:
+        raise UserError(f"config key 'loss.ada_target' must lie in [0, 1) (0 = off); got {cfg.loss.ada_target!r}")
+    if cfg.loss.ada_target > 0 and not cfg.loss.augment:
+        raise UserError("loss.ada_target > 0 adapts the probability of loss.augment's transforms; set loss.augment, "
+                        "e.g. loss.augment=translation,cutout")
+    if not cfg.loss.ada_kimg > 0:
+        raise UserError(f"config key 'loss.ada_kimg' must be > 0; got {cfg.loss.ada_kimg!r}")
     if cfg.optim.lr_decay < 1.0:
         raise UserError("config key 'optim.lr_decay' must be >= 1 (lr is divided by it each step); "
                         f"got {cfg.optim.lr_decay!r}")

@@ -116,7 +116,7 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
     if world.main and state is not None:
         save_json(cfg, run_dir / "config.json")
     r = fit(system, run_dir, Cadence(t.steps, t.log_every, t.snapshot_every, t.ckpt_every), step=system.step0,
-            world=world, progress=progress, hint=system.hint, report=report)
+            world=world, progress=progress, hint=system.hint, report=report, tensorboard=t.tensorboard)
     return TrainResult(run_dir=r.run_dir, step=r.step, interrupted=r.interrupted, checkpoint=r.checkpoint,
                        samples=r.picture, report=r.report, G=getattr(system, "G", None), D=getattr(system, "D", None),
                        G_ema=getattr(system, "G_ema", None), system=system)

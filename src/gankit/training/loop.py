@@ -13,6 +13,8 @@ all of them:
   before any picture or checkpoint of an unchecked step is written (the last good checkpoint stays);
 - pictures and atomic checkpoints at their intervals and at the end, written by rank 0 alone;
 - the progress bar with its ETA;
+- TensorBoard event files beside ``stats.jsonl`` when asked for (``RUN_DIR/tensorboard``: the
+  same means at each flush, and each picture);
 - ``report.html`` at the end (:func:`gankit.report.write_report`; a report that cannot be written
   costs one line on stderr, never the run).
 
@@ -106,7 +108,8 @@ def open_run(out: str | os.PathLike, name: str, config: dict[str, Any],
 
 
 def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: distributed.World | None = None,
-        progress: bool = True, hint: str = "try a lower learning rate", report: bool = True) -> FitResult:
+        progress: bool = True, hint: str = "try a lower learning rate", report: bool = True,
+        tensorboard: bool = False) -> FitResult:
     """Train ``system`` from ``step`` to ``cadence.steps``, writing into ``run_dir``.
 
     Args:
@@ -118,6 +121,7 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
         progress: show a progress bar on stderr (rank 0).
         hint: the advice appended to the divergence message.
         report: write ``report.html`` at the end (also after an interruption).
+        tensorboard: also write TensorBoard event files into ``run_dir/tensorboard`` (rank 0).
 
     Returns:
         FitResult: the step reached, whether it was interrupted, the checkpoint and the last picture.
@@ -132,6 +136,7 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
     path = run_dir / ckpt.CHECKPOINT_NAME
     log = StatsLog(run_dir / "stats.jsonl" if world.main else None)
     log.truncate_after(step)
+    board = _Board(run_dir / "tensorboard", step) if tensorboard and world.main else None
     picture = None
     bar = tqdm(total=c.steps, initial=step, unit="step", disable=not (progress and world.main), dynamic_ncols=True,
                file=sys.stderr, desc=run_dir.name, mininterval=0.1 if sys.stderr.isatty() else 10.0)
@@ -147,6 +152,8 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
             # Check the statistics: once per log interval, and before any picture or checkpoint.
             if step % c.log_every == 0 or step % c.ckpt_every == 0 or step % c.snapshot_every == 0 or step == c.steps:
                 means = log.flush()
+                if board is not None:
+                    board.scalars(means, step)
                 stop_any, diverged = distributed.any_rank(world, stop.requested, log.first_nonfinite is not None)
                 stopping = stopping or stop_any
                 if diverged:
@@ -164,22 +171,64 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
                 system.sync()
                 if world.main:
                     picture = system.snapshot(run_dir, step)
+                    if board is not None:
+                        board.picture(picture, step)
             if step % c.ckpt_every == 0 and step < c.steps:
                 system.sync()
                 if world.main:
                     ckpt.save_checkpoint(path, system.state(step))
 
         # Done or interrupted: write everything at the step reached.
-        log.flush()
+        means = log.flush()
         bar.close()
         system.sync()
         if world.main:
             picture = system.snapshot(run_dir, step)
             ckpt.save_checkpoint(path, system.state(step))
+            if board is not None:
+                board.scalars(means, step)
+                board.picture(picture, step)
+                board.close()
         distributed.barrier(world)  # the checkpoint exists before any rank returns
     page = _write_report(run_dir) if report and world.main else None
     return FitResult(run_dir=run_dir, step=step, interrupted=step < c.steps, checkpoint=path, picture=picture,
                      report=page)
+
+
+class _Board:
+    """TensorBoard's own event writer over the run: the interval means as scalars, the pictures as images.
+
+    A resumed run starts its writer with ``purge_step`` just past the checkpoint's step, so TensorBoard
+    drops what an interrupted run logged after the point it continues from (as ``stats.jsonl`` does).
+    """
+
+    def __init__(self, folder: Path, step: int):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            from gankit.errors import UserError
+
+            raise UserError("train.tensorboard=true needs the tensorboard package: pip install 'gankit[tensorboard]'"
+                            ) from None
+        self.writer = SummaryWriter(str(folder), purge_step=step + 1 if step > 0 else None)  # keeps step itself
+
+    def scalars(self, means: dict[str, float], step: int) -> None:
+        for name, value in means.items():
+            self.writer.add_scalar(name, value, step)
+        self.writer.flush()
+
+    def picture(self, path: Path | None, step: int) -> None:
+        if path is None:
+            return
+        import numpy as np
+        from PIL import Image
+
+        pixels = np.asarray(Image.open(path).convert("RGB"))  # [H, W, 3] uint8
+        self.writer.add_image("samples", pixels, step, dataformats="HWC")
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def _write_report(run_dir: Path) -> Path | None:
