@@ -17,6 +17,7 @@ import math
 import os
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -269,6 +270,9 @@ def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fi
         raise UserError(f"-n must be at least 2 samples; got {n}")
     if split not in ("train", "test", "all"):
         raise UserError(f"--split must be train, test or all; got {split!r}")
+    if _foreign_samples(run_or_ckpt):
+        return _evaluate_samples(Path(run_or_ckpt), names, n, seed, data, split, features, inception_weights,
+                                 progress)
     ckpt_path = find_checkpoint(run_or_ckpt)
     saved = load_run(ckpt_path)
     G, cfg, info, step = saved.generator(device=resolve_device(device), command="eval"), saved.config, \
@@ -294,6 +298,53 @@ def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fi
             line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "metric": name, **results[name]}
             with open(ckpt_path.parent / f"metric-{name}.jsonl", "a") as f:
                 f.write(json.dumps(_jsonable(line)) + "\n")
+    return results
+
+
+def _foreign_samples(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds samples made elsewhere (an array file, an image, a folder of images) rather than a run."""
+    p = Path(path)
+    if p.is_dir():
+        return not (p / "checkpoint.pt").exists() and not (p / "config.json").exists()
+    return p.suffix.lower() in (".npz", ".npy", ".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+def _evaluate_samples(path: Path, names: list[str], n: int, seed: int, data: str | None, split: str,
+                      features, inception_weights, progress: bool) -> dict[str, dict]:
+    """The metrics of samples made by any tool (torch-fidelity's folder habit) against a dataset gankit knows."""
+    from types import SimpleNamespace
+
+    from gankit.data import build_dataset
+    from gankit.data.images import read_images
+
+    if data is None:
+        raise UserError(f"{str(path)!r} holds samples, not a run, so it has no training data to compare with; "
+                        "name the reference data with --data (e.g. --data mnist-5k)")
+    data_cfg = DataConfig(name=data)
+    reference = build_dataset(data_cfg, "test" if split == "all" else split)
+    if len(reference.shape) != 3:
+        raise UserError(f"--data {data!r} is vector data; samples from outside a run are scored against image data "
+                        "only (vectors in a file carry no scale to match the data's)")
+    x = read_images(str(path), tuple(reference.shape), what="the reference data has").x
+    if len(x) < 2:
+        raise UserError(f"{str(path)!r} holds {len(x)} sample; the metrics need at least 2")
+    used = min(n, len(x))
+    if features == "digits" and len(reference.shape) != 3:
+        features = "raw"
+    stand_in = SimpleNamespace(data_shape=tuple(reference.shape), c_dim=0)  # what the metrics ask of G
+    ctx = _Context(stand_in, None, dict(getattr(reference, "info", {}) or {}), used, seed, data_cfg, split, features,
+                   inception_weights, progress)
+    ctx._cache["samples"] = x[:used]  # the first n, in the file's order
+    results: dict[str, dict] = {}
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            res = _RUNNERS[name](ctx)
+        except NotApplicable as e:
+            results[name] = {"skipped": str(e)}
+            continue
+        results[name] = {**res, "protocol": {"n_generated": used, "seed": seed, "data": data, "split": split,
+                                             "samples": str(path), "seconds": round(time.perf_counter() - t0, 3)}}
     return results
 
 

@@ -11,8 +11,9 @@ Examples:
   gankit eval runs/00000-quick --metrics all -n 10000 --seed 0
   gankit eval runs/00001-ring8 --metrics modes
   gankit eval runs/00000-quick --metrics fid --features inception --inception-weights pt_inception.pth
+  gankit eval samples.npz --data mnist-5k --metrics fid,pr   # samples made by any tool
 """)
-@click.argument("run", metavar="RUN_DIR|CKPT")
+@click.argument("run", metavar="RUN_DIR|CKPT|SAMPLES")
 @click.option("--metrics", "metric_names", default="fid,kid,pr,dc,classes", show_default=True,
               help="Comma-separated: parzen, fid, kid, pr, dc, modes, classes, ndb, or all.")
 @click.option("-n", "--n", "n", type=int, default=10_000, show_default=True, help="Generated samples.")
