@@ -9,8 +9,9 @@ from helpers import user_error
 from gankit.checkpoint import load_checkpoint
 from gankit.config import RunConfig, apply_overrides, load_preset
 from gankit.data import build_dataset
-from gankit.diffaug import (apply_augment, check_policy, color, cutout, cutout_size, diff_augment, parse_policy,
-                            sample_params, translate, translation_radius)
+from gankit.diffaug import (ada_adjust, apply_augment, check_policy, color, cutout, cutout_size, diff_augment,
+                            parse_policy, sample_params, translate, translation_radius)
+from gankit.stats import read_stats
 from gankit.distributed import World
 from gankit.systems import gan as gan_module
 from gankit.systems.gan import GANSystem
@@ -158,9 +159,11 @@ def test_training_augments_every_input_of_D_in_the_D_and_the_G_step(monkeypatch,
         assert not any(torch.any(x == MARK) for _, x in seen)
 
 
-def test_resume_with_augmentation_is_bitwise_exact(tmp_path):
+def test_resume_with_augmentation_and_ada_is_bitwise_exact(tmp_path):
+    # Stopped after 3 steps, inside ADA's 4-step interval: p and the running sum of signs travel in the checkpoint.
     extra = TINY + ["loss.augment=translation,cutout", "loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r2_gamma=1",
-                    "train.log_every=2", "train.snapshot_every=8", "train.ckpt_every=8", "train.grid=16"]
+                    "loss.ada_target=0.6", "loss.ada_kimg=0.256", "train.log_every=1", "train.snapshot_every=8",
+                    "train.ckpt_every=8", "train.grid=16"]
     full = train(apply_overrides(load_preset("quick"), extra + ["train.steps=8"]), out=tmp_path / "full", report=False,
                  progress=False)
     half = train(apply_overrides(load_preset("quick"), extra + ["train.steps=3"]), out=tmp_path / "half", report=False,
@@ -170,4 +173,30 @@ def test_resume_with_augmentation_is_bitwise_exact(tmp_path):
     for part in ("G", "D"):
         for k in a["nets"][part]:
             assert torch.equal(a["nets"][part][k], b["nets"][part][k]), f"{part}.{k} differs"
-    assert torch.equal(a["rng"]["z"], b["rng"]["z"])
+    assert torch.equal(a["rng"]["z"], b["rng"]["z"]) and a["extra"]["ada"] == b["extra"]["ada"]
+    # ADA's p moved by 16 * 4 / 256 = 0.25 at steps 4 and 8 (clamped to [0, 1]) and stood still in between.
+    rows = read_stats(full.run_dir / "stats.jsonl")
+    ps = [0.0] + [r["ada_p"] for r in rows]
+    for step in range(1, 9):
+        change = abs(ps[step] - ps[step - 1])
+        assert change == 0 if step % 4 else change in (0.0, 0.25), (step, ps)
+        assert -1 <= rows[step - 1]["ada_rt"] <= 1
+    assert [r["ada_p"] for r in read_stats(resumed.run_dir / "stats.jsonl")] == ps[1:]
+
+
+def test_ada_probability_and_update_rule():
+    x = images(400, 3, 8, 8)
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    assert torch.allclose(diff_augment(x, ALL, g(), p=0.0), x, atol=1e-6)  # p = 0: every image left alone (fp32)
+    assert torch.equal(diff_augment(x, ALL, g(), p=1.0), diff_augment(x, ALL, g()))  # p = 1: DiffAugment
+    params = sample_params(("color", "translation"), 4000, (3, 8, 8), g(), p=0.3)
+    assert abs((params["brightness"] != 0).float().mean().item() - 0.3) < 0.03  # each image with probability p
+    moved = (params["shift"] != 0).any(1).float().mean().item()  # P(shift != 0) = 0.3 * (1 - 1/9)
+    assert abs(moved - 0.3 * 8 / 9) < 0.03
+    # p + sign(r_t - target) * images / (kimg * 1000), clamped to [0, 1]
+    assert ada_adjust(0.5, 0.7, 0.6, 256, 0.512) == 1.0
+    assert ada_adjust(0.5, 0.5, 0.6, 128, 0.512) == 0.25
+    assert ada_adjust(0.5, 0.6, 0.6, 128, 0.512) == 0.5
+    assert ada_adjust(0.1, -1.0, 0.6, 256, 0.512) == 0.0
+    user_error(lambda: apply_overrides(RunConfig(), ["loss.ada_target=0.6"]), "loss.ada_target > 0", "loss.augment")
+    user_error(lambda: apply_overrides(RunConfig(), ["loss.ada_target=1.5", "loss.augment=cutout"]), "[0, 1)")

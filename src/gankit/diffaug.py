@@ -26,6 +26,10 @@ color, translation, cutout, as in the paper's code, whatever order the policy na
 Drawing and applying are separate pure functions: the same parameters give the same transform, which
 is what tests and distributed training (each rank keeps its slice of a global draw) rely on.
 
+ADA (Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data") applies each
+transform to each image only with a probability p, and tunes p during training from an overfitting
+heuristic; :func:`sample_params` takes p, and :func:`ada_adjust` is the paper's update of p.
+
 Example:
     >>> import torch
     >>> from gankit.diffaug import diff_augment
@@ -42,7 +46,7 @@ import torch
 from gankit.errors import UserError
 
 __all__ = ["TRANSFORMS", "parse_policy", "check_policy", "sample_params", "apply_augment", "diff_augment",
-           "translation_radius", "cutout_size"]
+           "translation_radius", "cutout_size", "ada_adjust"]
 
 TRANSFORMS = ("color", "translation", "cutout")  # the order of application (the paper's code)
 TRANSLATION_RATIO = 0.125  # shift of at most 1/8 of the image size (Zhao et al. 2020, section 3)
@@ -92,7 +96,7 @@ def cutout_size(size: int) -> int:
 
 
 def sample_params(policy: tuple[str, ...], n: int, shape: tuple[int, ...], generator: torch.Generator | None = None,
-                  device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+                  device: torch.device | str = "cpu", p: float | None = None) -> dict[str, torch.Tensor]:
     """Draw the random parameters of ``policy`` for n images of ``shape`` = (C, H, W), each its own.
 
     Args:
@@ -101,6 +105,9 @@ def sample_params(policy: tuple[str, ...], n: int, shape: tuple[int, ...], gener
         shape: (C, H, W) of one image.
         generator: the torch.Generator to draw from (on ``device``); None uses the global one.
         device: where the parameters live.
+        p: ADA's probability: each transform is applied to each image with probability p (where it is not,
+            its parameters are the neutral ones: b = 0, s = k = 1, no shift, a square outside the image).
+            None applies every transform to every image (DiffAugment) and draws nothing for it.
 
     Returns:
         A dict of [n]-leading tensors: ``brightness``, ``saturation``, ``contrast`` [n] (color);
@@ -124,6 +131,17 @@ def sample_params(policy: tuple[str, ...], n: int, shape: tuple[int, ...], gener
         out["shift"] = integers(2 * r + 1) - r  # [n, 2]: (dy, dx) in [-r, r]
     if "cutout" in policy:
         out["centre"] = integers(torch.tensor([h, w], device=device))  # [n, 2]: (row, column) of the centre
+    if p is not None:  # one draw per transform and image, whatever p is, so the stream does not depend on p
+        for name in policy:
+            off = torch.rand(n, generator=generator, device=device) >= p  # [n]: True = leave this image alone
+            if name == "color":
+                out["brightness"] = out["brightness"].masked_fill(off, 0.0)
+                out["saturation"] = out["saturation"].masked_fill(off, 1.0)
+                out["contrast"] = out["contrast"].masked_fill(off, 1.0)
+            elif name == "translation":
+                out["shift"] = out["shift"].masked_fill(off[:, None], 0)
+            else:  # a centre this far outside puts the whole square off the image
+                out["centre"] = out["centre"].masked_fill(off[:, None], -2 * max(h, w))
     return out
 
 
@@ -178,8 +196,36 @@ def apply_augment(x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Ten
     return x
 
 
-def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
-    """T(x): draw fresh per-image parameters of ``policy`` and apply them to [N, C, H, W] images."""
+def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None,
+                 p: float | None = None) -> torch.Tensor:
+    """T(x): draw fresh per-image parameters of ``policy`` (each applied with probability p; None: always) and apply
+    them to [N, C, H, W] images."""
     if not policy:
         return x
-    return apply_augment(x, sample_params(policy, x.shape[0], tuple(x.shape[1:]), generator, x.device))
+    return apply_augment(x, sample_params(policy, x.shape[0], tuple(x.shape[1:]), generator, x.device, p))
+
+
+def ada_adjust(p: float, r_t: float, target: float, images: int, kimg: float) -> float:
+    """ADA's update of the augmentation probability (Karras et al. 2020, section 3).
+
+    r_t = E[sign(D_train)] over the last few minibatches estimates how confidently D calls the training images
+    real (0: no better than chance, 1: every one). Above the target, D is overfitting and p rises; below, p
+    falls; the step is such that p can cross [0, 1] in ``kimg`` thousand real images.
+
+    Args:
+        p: the current probability.
+        r_t: the heuristic measured since the last adjustment, in [-1, 1].
+        target: the r_t to hold (the paper: 0.6).
+        images: real images shown to D since the last adjustment.
+        kimg: thousands of images for p to move from 0 to 1 (the paper: 500).
+
+    Returns:
+        The new p, clamped to [0, 1].
+
+    Example:
+        >>> ada_adjust(0.0, r_t=0.9, target=0.6, images=256, kimg=0.512)
+        0.5
+    """
+    step = images / (kimg * 1000)  # p's change per adjustment
+    sign = (r_t > target) - (r_t < target)  # sign(r_t - target)
+    return min(1.0, max(0.0, p + sign * step))

@@ -36,13 +36,15 @@ from torch import nn
 from gankit import distributed
 from gankit.config import RunConfig, to_dict
 from gankit.errors import UserError
-from gankit.diffaug import apply_augment, check_policy, parse_policy, sample_params
+from gankit.diffaug import ada_adjust, apply_augment, check_policy, parse_policy, sample_params
 from gankit.losses import (D_LOSSES, G_LOSSES, RELATIVISTIC_G_LOSSES, gradient_penalty, r1_penalty, r2_penalty,
                            zero_centred_penalties)
 from gankit.models import MinibatchDiscrimination, build_discriminator, build_generator, sample_z
 from gankit.training.runtime import adam_or_sgd, grad_norm, lr_at, resolve_precision
 from gankit.training.sampler import BatchSampler
 from gankit.viz import save_samples
+
+ADA_INTERVAL = 4  # D updates between two adjustments of ADA's p (Karras et al. 2020, section 3: every 4 minibatches)
 
 __all__ = ["GANSystem", "labels_for", "random_labels", "grid_labels", "grid_columns", "make_optimizer", "schedule",
            "scores_independently", "uses_convolutions"]
@@ -150,6 +152,9 @@ class GANSystem:
         self.relativistic = cfg.loss.g_loss in RELATIVISTIC_G_LOSSES  # the G loss also reads D on real data
         self.policy = parse_policy(cfg.loss.augment)  # () = no augmentation
         check_policy(self.policy, shape)
+        # ADA: p starts at 0 and follows r_t; the signs are summed on the device between adjustments.
+        self.ada = cfg.loss.ada_target > 0
+        self.ada_p, self.ada_rt, self.ada_sum, self.ada_n = 0.0, 0.0, torch.zeros((), device=device), 0
         self.real_last = None  # (x_real, c_real) of the last D update, for a relativistic G loss
         self.d_params = list(self.D.parameters())
         self.fused = t.fused_d and self.d_key == "D" and scores_independently(self.D)
@@ -223,7 +228,8 @@ class GANSystem:
         else:
             verdicts = {"score_real": logits_real.detach().mean(), "score_fake": logits_fake.detach().mean()}
         return {"loss_D": loss_D.detach(), "loss_G": loss_G.detach(), **verdicts, "grad_norm_D": gnorm_D,
-                "grad_norm_G": gnorm_G, "lr_g": lr_g, **{name: p.detach() for name, p in penalties.items()}}
+                "grad_norm_G": gnorm_G, "lr_g": lr_g, **{name: p.detach() for name, p in penalties.items()},
+                **({"ada_p": self.ada_p, "ada_rt": self.ada_rt} if self.ada else {})}
 
     def postfix(self, means: dict[str, float]) -> dict[str, str]:
         out = {"loss_D": f"{means['loss_D']:.3f}", "loss_G": f"{means['loss_G']:.3f}"}
@@ -259,7 +265,8 @@ class GANSystem:
                 "optims": {"G": self.opt_G.state_dict(), k: self.opt_D.state_dict()}, "rng": rng,
                 "extra": {"data_shape": list(self.shape), "data_info": self.data.info,
                           "sampler": self.sampler.state_dict(), "z_fixed": self.z_fixed.cpu(),
-                          "world_size": self.world.size}}
+                          "world_size": self.world.size,
+                          "ada": {"p": self.ada_p, "rt": self.ada_rt, "sum": float(self.ada_sum), "n": self.ada_n}}}
 
     def load_state(self, state: dict) -> None:
         extra = state["extra"]
@@ -279,6 +286,10 @@ class GANSystem:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         self.z_fixed = extra["z_fixed"].to(self.device)
         self.step0 = int(state["step"])
+        if "ada" in extra:
+            a = extra["ada"]
+            self.ada_p, self.ada_rt, self.ada_n = float(a["p"]), float(a["rt"]), int(a["n"])
+            self.ada_sum.fill_(float(a["sum"]))
 
     # ------------------------------------------------------------------------------------------
     # The updates.
@@ -293,7 +304,8 @@ class GANSystem:
         batch from z's generator (whose state the checkpoint keeps) and sliced like z. The identity when off."""
         if not self.policy:
             return x
-        params = sample_params(self.policy, self.b * self.world.size, self.shape, self.z_gen, self.device)
+        params = sample_params(self.policy, self.b * self.world.size, self.shape, self.z_gen, self.device,
+                               p=self.ada_p if self.ada else None)
         return apply_augment(x, {k: v[self.mine] for k, v in params.items()})
 
     def D_seen(self, D):
@@ -301,6 +313,26 @@ class GANSystem:
         if not self.policy:
             return D
         return lambda x, c=None: D(self.augment(x), c)
+
+    def track_overfitting(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> None:
+        """ADA: add up sign(D(T(x_real))) and, every ADA_INTERVAL D updates, move p towards r_t's target.
+
+        A relativistic D's logits are defined only up to a shared constant (RpGAN's losses do not change when
+        every logit moves by one amount), so there the sign is taken of D(x_r) - D(x_f), pair by pair."""
+        verdict = (logits_real - logits_fake) if self.relativistic else logits_real  # [m]
+        self.ada_sum += verdict.detach().sign().sum()
+        self.ada_n += verdict.numel()
+        if self.ada_n < ADA_INTERVAL * verdict.numel():
+            return
+        total = torch.stack([self.ada_sum, torch.tensor(float(self.ada_n), device=self.device)])  # [2]
+        if self.world.parallel:  # every rank's signs: the same r_t, hence the same p, on every rank
+            torch.distributed.all_reduce(total)
+        s, n = total.tolist()
+        self.ada_rt = s / n
+        loss = self.cfg.loss
+        self.ada_p = ada_adjust(self.ada_p, self.ada_rt, loss.ada_target, int(n), loss.ada_kimg)
+        self.ada_sum.zero_()
+        self.ada_n = 0
 
     def d_update(self):
         """One D update on a fresh real minibatch and fresh noise; returns (loss, logits_real, logits_fake, penalties,
@@ -331,6 +363,8 @@ class GANSystem:
                 logits_real = self.D_update(x_real_seen, c_real).float()
                 logits_fake = self.D_update(x_fake_seen, c_fake).float()
             loss_D = self.loss_D_fn(logits_real, logits_fake)
+            if self.ada:
+                self.track_overfitting(logits_real, logits_fake)
             penalties = {}
             D_pen = self.D_seen(self.D_par)  # the penalties' D: D(T(x)), differentiated w.r.t. x
             if cfg.loss.gp_lambda > 0:  # eps from z's generator (whose state the checkpoint keeps), sliced like z
