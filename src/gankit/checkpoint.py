@@ -57,6 +57,12 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # torch reports a failed write (a full disk) as a RuntimeError
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        reason = getattr(e, "strerror", None) or (str(e).splitlines() or [type(e).__name__])[0][:160]
+        kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
+        raise UserError(f"could not write {str(path)!r} ({reason}; is the disk full?); {kept}") from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -66,6 +72,19 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
         os.fsync(dir_fd)  # make the rename itself durable
     finally:
         os.close(dir_fd)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete ``checkpoint.pt.*.tmp`` files a killed process left in ``folder`` (a SIGKILL during a write gives
+    ``save_checkpoint`` no chance to); returns what was removed."""
+    removed = []
+    for p in Path(folder).glob(CHECKPOINT_NAME + ".*.tmp"):
+        try:
+            p.unlink()
+            removed.append(p)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def find_checkpoint(run_or_ckpt: str | os.PathLike) -> Path:
@@ -102,7 +121,33 @@ def load_checkpoint(run_or_ckpt: str | os.PathLike, map_location: str | torch.de
     if state.get("version") not in (1, VERSION):
         raise UserError(f"{str(path)!r} is a gankit checkpoint of version {state.get('version')!r}; "
                         f"this gankit reads versions 1 and {VERSION}")
-    return upgrade(state)
+    state = upgrade(state)
+    if "nets" in state:
+        _check_run_layout(state, path)
+    return state
+
+
+def _check_run_layout(state: dict[str, Any], path: Path) -> None:
+    """UserError in one line for a run checkpoint whose parts are missing or of the wrong kind."""
+    def bad(what: str):
+        raise UserError(f"{str(path)!r} carries the gankit marker but {what}; it is damaged or not written by gankit")
+
+    if not isinstance(state.get("system"), str):
+        bad("names no system")
+    if not isinstance(state.get("config"), dict):
+        bad("holds no config")
+    step = state.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        bad(f"its step is {step!r}, not a count of steps")
+    for part in ("nets", "optims", "extra"):
+        if not isinstance(state.get(part), dict):
+            bad(f"has no {part!r} dictionary")
+    for name, sd in state["nets"].items():
+        if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
+            bad(f"its network {name!r} is not a dictionary of tensors")
+        for key, v in sd.items():
+            if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all()):
+                bad(f"network {name!r} has NaN or infinite weights ({key})")
 
 
 def upgrade(state: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -329,9 +330,21 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in positive:
         if flat[key] <= 0:
             raise UserError(f"config key {key!r} must be a positive integer; got {flat[key]!r}")
+    for key, value in flat.items():  # JSON's Infinity and NaN parse as floats; no config value means them
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"config key {key!r} must be a finite number; got {value!r}")
     for key in ["optim.lr_g", "optim.lr_d"]:
         if not flat[key] > 0:
             raise UserError(f"config key {key!r} must be > 0; got {flat[key]!r}")
+    for key in ["z_dim", "G.base_channels", "D.base_channels", "train.batch", "train.grid"]:
+        if flat[key] > 65536:
+            raise UserError(f"config key {key!r} must be at most 65,536; got {flat[key]!r}")
+    if any(h > 65536 for h in cfg.G.hidden + cfg.D.hidden):
+        raise UserError(f"layer widths must be at most 65,536; got G.hidden={list(cfg.G.hidden)}, "
+                        f"D.hidden={list(cfg.D.hidden)}")
+    if flat["train.threads"] < 0:
+        raise UserError(f"config key 'train.threads' must be 0 (PyTorch's default) or a positive number of threads; "
+                        f"got {flat['train.threads']!r}")
     for key in ["D.dropout", "D.dropout_input", "train.ema", "optim.beta1", "optim.beta2"]:
         if not 0.0 <= flat[key] < 1.0:
             raise UserError(f"config key {key!r} must lie in [0, 1); got {flat[key]!r}")

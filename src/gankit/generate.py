@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -68,6 +69,19 @@ def class_labels(G: nn.Module, n: int, c: int | torch.Tensor | None) -> torch.Te
     return c.long()
 
 
+def _check_fits_in_memory(n: int, shape: tuple[int, ...]) -> None:
+    """UserError in one line when n samples of ``shape`` (float32, held at once) would not fit in half of RAM."""
+    need = n * math.prod(shape) * 4
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > ram // 2:
+        raise UserError(f"{n:,} samples of shape {list(shape)} need {need / 2**30:,.1f} GiB at once, more than half "
+                        f"of this machine's {ram / 2**30:,.1f} GiB; ask for fewer (e.g. several files with -n "
+                        f"{max(1, (ram // 4) // (math.prod(shape) * 4)):,} and different --seed)")
+
+
 @torch.no_grad()
 def generate_seeds(G: nn.Module, seeds: list[int], c: torch.Tensor | None = None) -> torch.Tensor:
     """One sample per seed, ``[len(seeds), *data_shape]`` on the CPU: z_i is the first draw of a generator seeded
@@ -110,6 +124,7 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
     G, cfg, _ = load_generator(run_or_ckpt, device=resolve_device(device))
     if seeds is not None:
         n = len(seeds)
+    _check_fits_in_memory(n, G.data_shape)
     labels = class_labels(G, n, c)
     if labels is None and G.c_dim:
         labels = grid_labels(n, G.c_dim)  # [n]: one block of rows per class

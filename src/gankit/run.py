@@ -53,11 +53,27 @@ class Run:
     @property
     def data_shape(self) -> tuple[int, ...]:
         """The shape of one training example (GAN and VAE runs)."""
-        return tuple(self.state["extra"]["data_shape"])
+        shape = self.state["extra"].get("data_shape")
+        if not isinstance(shape, (list, tuple)) or not shape or not all(
+                isinstance(d, int) and not isinstance(d, bool) and 0 < d <= 4096 for d in shape):
+            raise UserError(f"{str(self.path)!r}: its data shape {shape!r} is not the shape of an example "
+                            "(1 to 3 sizes from 1 to 4096)")
+        return tuple(shape)
 
     @property
     def data_info(self) -> dict:
         return dict(self.state["extra"].get("data_info", {}))
+
+    def _load(self, net: nn.Module, name: str) -> None:
+        """Load network ``name`` of the checkpoint into ``net``; one line when it is missing or does not fit."""
+        if name not in self.state["nets"]:
+            raise UserError(f"{str(self.path)!r} has no network {name!r} (it holds {', '.join(self.state['nets'])})")
+        try:
+            net.load_state_dict(self.state["nets"][name])
+        except RuntimeError as e:
+            first = str(e).splitlines()[1 if len(str(e).splitlines()) > 1 else 0].strip()[:160]
+            raise UserError(f"{str(self.path)!r}: the weights of {name} do not fit the network its config describes "
+                            f"({first})") from None
 
     def _latent(self, command: str) -> None:
         require_generator_run(self.state, self.path, command)
@@ -69,7 +85,7 @@ class Run:
 
         self._latent(command)
         G = build_generator(self.config, self.data_shape)
-        G.load_state_dict(self.state["nets"]["G_ema" if ema else "G"])
+        self._load(G, "G_ema" if ema else "G")
         G.z_dist = self.config.z_dist
         return G.to(device).eval().requires_grad_(False)
 
@@ -82,7 +98,7 @@ class Run:
             raise UserError(f"{str(self.path)!r} is a {self.system} run, which has no discriminator for "
                             f"`gankit {command}`; use a GAN run")
         D = build_discriminator(self.config, self.data_shape)
-        D.load_state_dict(self.state["nets"]["D"])
+        self._load(D, "D")
         return D.to(device).eval().requires_grad_(False)
 
     def vae_encoder(self, device: str | torch.device = "cpu") -> nn.Module:
@@ -92,7 +108,7 @@ class Run:
         if self.system != "vae":
             raise UserError(f"{str(self.path)!r} is a {self.system} run; only a VAE run has a trained encoder E")
         E = build_encoder(self.config, self.data_shape)
-        E.load_state_dict(self.state["nets"]["E"])
+        self._load(E, "E")
         return E.to(device).eval().requires_grad_(False)
 
     def translator(self, device: str | torch.device = "cpu"):

@@ -61,10 +61,18 @@ class StatsLog:
         return dict(zip(keys, table.mean(0).tolist()))
 
     def truncate_after(self, step: int) -> None:
-        """Drop lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
+        """Drop lines of steps after ``step`` (written after the checkpoint a run resumes from), and a last line
+        cut short by a crash in the middle of a write."""
         if self.path is None or not self.path.exists():
             return
-        keep = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+        keep = []
+        for line in self.path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a partial line: the step it began is re-run and logged again
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                keep.append(line)
         self.path.write_text("".join(line + "\n" for line in keep))
 
 

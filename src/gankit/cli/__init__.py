@@ -49,9 +49,13 @@ def main(argv: list[str] | None = None) -> None:
     except UserError as e:
         click.echo(f"gankit: error: {e}", err=True)
         sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("gankit: aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # a second Ctrl-C, e.g. during the last checkpoint's write
+        click.echo("gankit: aborted (the last checkpoint written is kept)", err=True)
         sys.exit(130)
+    except OSError as e:  # an output that cannot be written: a full disk, a read-only folder, a file in the way
+        where = f" {e.filename!r}" if getattr(e, "filename", None) else ""
+        click.echo(f"gankit: error: cannot write or read{where}: {e.strerror or e}", err=True)
+        sys.exit(2)
     except click.ClickException as e:  # usage errors: unknown option, missing argument, bad type
         ctx = getattr(e, "ctx", None)
         where = f" {ctx.command_path}" if ctx is not None and ctx.command_path else ""

@@ -136,6 +136,8 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
     path = run_dir / ckpt.CHECKPOINT_NAME
     log = StatsLog(run_dir / "stats.jsonl" if world.main else None)
     log.truncate_after(step)
+    if world.main:
+        ckpt.remove_stale_temporaries(run_dir)
     board = _Board(run_dir / "tensorboard", step) if tensorboard and world.main else None
     picture = None
     bar = tqdm(total=c.steps, initial=step, unit="step", disable=not (progress and world.main), dynamic_ncols=True,

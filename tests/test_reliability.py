@@ -1,0 +1,98 @@
+"""Issue 17's drills as tests: bad outputs, damaged checkpoints, stray temporaries and odd values give one line
+and exit 2 (or 130), never a traceback, and never cost the last good checkpoint."""
+
+import json
+
+import pytest
+import torch
+
+from gankit.checkpoint import load_checkpoint
+from gankit.config import apply_overrides, load_preset
+from gankit.train import train
+from helpers import run_cli
+
+RING = ["data.toy_n=300", "train.batch=32", "train.precision=fp32", "train.threads=1", "G.hidden=[16,16]",
+        "D.hidden=[16,16]", "train.log_every=2", "train.snapshot_every=4", "train.ckpt_every=4"]
+
+
+@pytest.fixture()
+def run_dir(tmp_path):
+    return train(apply_overrides(load_preset("ring8"), RING + ["train.steps=4"]), out=tmp_path / "runs",
+                 progress=False, report=False).run_dir
+
+
+def one_line(code, err, *needles, exit_code=2):
+    assert code == exit_code and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    for n in needles:
+        assert n in err, err
+
+
+def _damage(run_dir, tmp_path, edit):
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    edit(state)
+    path = tmp_path / "damaged.pt"
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda s: s.pop("config"), "holds no config"),
+    (lambda s: s.__setitem__("step", -7), "its step is -7"),
+    (lambda s: s["nets"].pop("G_ema"), "has no network 'G_ema'"),
+    (lambda s: s["nets"]["G_ema"].__setitem__(next(iter(s["nets"]["G_ema"])), torch.zeros(3, 3)), "do not fit"),
+    (lambda s: s["nets"]["G_ema"][next(iter(s["nets"]["G_ema"]))].fill_(float("nan")), "NaN or infinite weights"),
+    (lambda s: s["extra"].__setitem__("data_shape", [2 ** 31]), "is not the shape of an example"),
+    (lambda s: s["config"].__setitem__("z_dim", 10 ** 9), "at most 65,536"),
+    (lambda s: s["config"]["G"].__setitem__("hidden", [10 ** 7, 10 ** 7]), "at most 65,536"),
+])
+def test_a_damaged_checkpoint_is_one_line(run_dir, tmp_path, capsys, edit, needle):
+    bad = _damage(run_dir, tmp_path, edit)
+    code, _, err = run_cli(["sample", str(bad), "-n", "4", "--out", str(tmp_path / "x.npz")], capsys)
+    one_line(code, err, needle)
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_outputs_that_cannot_be_written_are_one_line(run_dir, tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    code, _, err = run_cli(["sample", str(run_dir), "-n", "4", "--out", str(a_file / "x.png")], capsys)
+    one_line(code, err)
+    code, _, err = run_cli(["train", "--preset", "ring8", "--steps", "2", "--quiet", "--out", str(a_file),
+                            "--set", "data.toy_n=300"], capsys)
+    one_line(code, err, str(a_file))
+
+
+def test_odd_values_are_refused(capsys, tmp_path):
+    for value, needle in [("optim.lr_d=Infinity", "must be a finite number"), ("train.threads=-3", "train.threads"),
+                          ("loss.r1_gamma=NaN", "must be a finite number")]:
+        code, _, err = run_cli(["train", "--preset", "ring8", "--set", value, "--out", str(tmp_path)], capsys)
+        one_line(code, err, needle)
+
+
+def test_sampling_more_than_memory_holds_is_refused_before_allocating(run_dir, tmp_path, capsys):
+    code, _, err = run_cli(["sample", str(run_dir), "-n", "1000000000000", "--out", str(tmp_path / "big.npz")],
+                           capsys)
+    one_line(code, err, "more than half of this machine's")
+
+
+def test_a_second_ctrl_c_is_aborted_not_a_traceback(monkeypatch, capsys):
+    import gankit.generate
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt  # what a second Ctrl-C raises inside the last checkpoint's write
+
+    monkeypatch.setattr(gankit.generate, "sample", interrupted)
+    code, _, err = run_cli(["sample", "anything", "--out", "x.png"], capsys)
+    one_line(code, err, "aborted", exit_code=130)
+
+
+def test_a_resume_removes_stray_temporaries_and_reads_a_cut_stats_line(run_dir):
+    stray = run_dir / "checkpoint.pt.abc123.tmp"  # what a SIGKILL during a checkpoint write leaves
+    stray.write_bytes(b"\0" * 1000)
+    stats = run_dir / "stats.jsonl"
+    stats.write_text(stats.read_text() + '{"step": 5, "loss_D": 0.6')  # a crash in the middle of a line
+    r = train(resume=run_dir, steps=6, progress=False, report=False)
+    assert r.step == 6 and not stray.exists()
+    rows = [json.loads(line) for line in stats.read_text().splitlines()]
+    assert [row["step"] for row in rows] == list(range(1, 7))
+    assert load_checkpoint(run_dir)["step"] == 6
