@@ -128,12 +128,23 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
 
     Raises:
         TrainingDiverged: a statistic became NaN or infinite; the last checkpoint written stays.
+        UserError: another process is training the same run directory.
     """
-    from tqdm import tqdm
-
     world = world or distributed.World()
     c = cadence
     path = run_dir / ckpt.CHECKPOINT_NAME
+    lock = _RunLock(run_dir) if world.main else None
+    try:
+        return _fit(system, run_dir, c, step, world, progress, hint, report, tensorboard, path)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _fit(system: System, run_dir: Path, c: Cadence, step: int, world: distributed.World, progress: bool, hint: str,
+         report: bool, tensorboard: bool, path: Path) -> FitResult:
+    from tqdm import tqdm
+
     log = StatsLog(run_dir / "stats.jsonl" if world.main else None)
     log.truncate_after(step)
     if world.main:
@@ -231,6 +242,37 @@ class _Board:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class _RunLock:
+    """An exclusive lock on a run directory while a process trains it (``RUN_DIR/.lock``, flock), so two
+    ``gankit train --resume RUN`` at once cannot both write its checkpoint and stats. The kernel drops the lock
+    when the process ends, however it ends, so a killed run never leaves its directory locked."""
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+
+        from gankit.errors import UserError
+
+        self.file = open(run_dir / ".lock", "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise UserError(f"{str(run_dir)!r} is being trained by {holder}; wait for it to finish (or stop it) "
+                            "before training this run again") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"process {os.getpid()}")
+        self.file.flush()
+
+    def release(self) -> None:
+        import fcntl
+
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
 
 
 def _write_report(run_dir: Path) -> Path | None:
