@@ -2,6 +2,7 @@
 start, finite gradients, the config path and a short training run. fp32 throughout."""
 
 import math
+import pathlib
 
 import pytest
 import torch
@@ -39,8 +40,8 @@ def test_shapes_for_each_size_channels_and_conditioning(shape, c_dim, cond):
 
 def test_widths_follow_base_channels_like_dcgan():
     G, D = ResNetGenerator(8, (1, 28, 28), base_channels=8), ResNetDiscriminator((1, 64, 64), base_channels=8)
-    assert G.widths == [16, 8, 8]  # at 7, 14, 28 pixels
-    assert D.widths == [8, 8, 16, 32, 64]  # at 64, 32, 16, 8, 4 pixels
+    assert G.widths == [16, 8]  # at 7, 14 pixels: DCGAN's G widths
+    assert D.widths == [8, 16, 32, 64]  # at 32, 16, 8, 4 pixels: DCGAN's D widths
     block = ResidualBlock(16)
     assert block.mix.groups == 2 and block.mix.in_channels == 32  # inner width 2 x 16, groups of 16 channels
 
@@ -130,13 +131,15 @@ def test_vae_encoder_reuses_the_resnet_body():
 
 
 # Parameter counts that docs/models.md quotes (z_dim 100, 28x28 gray, 1 block per resolution).
-DOC_COUNTS = {("G", 32): 381_985, ("D", 32): 68_577, ("G", 16): 184_081, ("D", 16): 27_377}
+DOC_COUNTS = {("G", 32): 367_713, ("D", 32): 54_529, ("G", 16): 178_225, ("D", 16): 21_633}
 
 
 def test_parameter_counts_quoted_in_the_docs():
+    docs = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "models.md").read_text()
     for (net, base), count in DOC_COUNTS.items():
         m = ResNetGenerator(100, (1, 28, 28), base) if net == "G" else ResNetDiscriminator((1, 28, 28), base)
         assert sum(p.numel() for p in m.parameters()) == count, (net, base)
+        assert f"{count:,}" in docs, (net, base, count)
 
 
 def test_five_training_steps_through_the_engine(tmp_path):

@@ -1,7 +1,7 @@
 """Residual, normalisation-free G and D for small images, in the manner of R3GAN.
 
-Huang et al. (2024), "The GAN is dead; long live the GAN! A Modern GAN Baseline", section 4
-(their config E): both nets are stacks of residual blocks with no normalisation layer at all; each
+Huang et al. (2024), "The GAN is dead; long live the GAN! A Modern GAN Baseline", section 4 (the
+roadmap to their config E): both nets are stacks of residual blocks with no normalisation layer at all; each
 block is an inverted bottleneck (1x1 conv widening the stream, a grouped 3x3 conv, a 1x1 conv
 back to the stream's width) with leaky ReLUs between; the resolution changes between stages by
 interpolation, with a 1x1 conv where the width changes; the blocks start as the identity through
@@ -9,7 +9,7 @@ fix-up initialisation (below). The nets here are that design cut down to 28/32/6
 and CPU budgets; all code is our own.
 
 Initialisation (``init_fixup``) follows Fixup, Zhang et al. (2019), "Fixup Initialization:
-Residual Learning Without Normalization", section 3, as R3GAN does: with L residual branches of
+Residual Learning Without Normalization", section 3, the scheme R3GAN's nets use too: with L residual branches of
 m = 3 layers each, the last layer of every branch starts at zero and the other two are drawn from
 He's normal init (gain sqrt(2 / (1 + 0.2^2)) for the leaky ReLU that follows) scaled by
 L^(-1/(2m - 2)) = L^(-1/4). So at initialisation every block is exactly the identity and each
@@ -17,8 +17,12 @@ net is a shallow conv net around its residual stream. Layers no activation follo
 width changes, G's output, D's head) use gain 1: N(0, 1 / fan_in).
 
 Sizes: a square image of 1 or 3 channels whose side halves down to 3..7 pixels (28 -> 14 -> 7,
-32 -> ... -> 4, 64 -> ... -> 4), one stage per resolution. Widths follow ``base_channels`` as the
-DCGAN nets do: ``base`` at the highest two resolutions, doubling at each halving below them.
+32 -> ... -> 4, 64 -> ... -> 4). There is one stage of blocks per resolution from s0 up to half
+the image's side, with the DCGAN nets' widths (``base_channels`` at half the side, doubling at
+each halving below it). The image's own resolution has no blocks, only G's output conv (after a
+bilinear 2x up) and D's stem (a 4x4 stride-2 conv, DCGAN's first layer): with blocks there too,
+a training step at 28x28 and base 32 cost 13x the FLOPs of the DCGAN pair's (gankit bench's count;
+docs/models.md), more than a CPU preset can afford.
 """
 
 from __future__ import annotations
@@ -109,8 +113,9 @@ def _init_linear(layer: nn.Module) -> None:
 
 
 class ResNetGenerator(nn.Module):
-    """z (+ label embedding) -> linear stem to [C0, s0, s0] -> per resolution: blocks, then 1x1 conv
-    and bilinear 2x up -> leaky ReLU, 1x1 conv, tanh. [N, z_dim] -> [N, C, S, S] in [-1, 1]."""
+    """z (+ label embedding) -> linear stem to [C0, s0, s0] -> per resolution up to S/2: blocks, then a
+    1x1 conv where the width changes and bilinear 2x up -> leaky ReLU, 3x3 conv, tanh.
+    [N, z_dim] -> [N, C, S, S] in [-1, 1]."""
 
     def __init__(self, z_dim: int, data_shape: tuple[int, ...], base_channels: int = 32, blocks: int = 1,
                  c_dim: int = 0, z_dist: str = "normal"):
@@ -119,13 +124,13 @@ class ResNetGenerator(nn.Module):
         self.z_dim, self.c_dim, self.data_shape = z_dim, c_dim, tuple(data_shape)
         self.z_dist = z_dist  # the prior G was trained with: "normal" or "uniform" (gankit.models.sample_z)
         self.embed = nn.Embedding(c_dim, c_dim) if c_dim else None  # Mirza & Osindero 2014, as the DCGAN G
-        # Width at resolution s0 * 2^i, i = 0..n: e.g. 28x28, base 32: [64, 32, 32] at 7, 14, 28.
-        self.widths = [base_channels * 2 ** max(0, n - 1 - i) for i in range(n + 1)]
+        # Width at resolution s0 * 2^i, i = 0..n-1: e.g. 28x28, base 32: [64, 32] at 7, 14 (as DCGAN's G).
+        self.widths = [base_channels * 2 ** (n - 1 - i) for i in range(n)]
         self.s0 = s0
         self.stem = nn.Linear(z_dim + c_dim, self.widths[0] * s0 * s0)
         self.stages = nn.ModuleList(nn.Sequential(*[ResidualBlock(w) for _ in range(blocks)]) for w in self.widths)
         self.widths_change = nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in zip(self.widths[:-1], self.widths[1:]))
-        self.out = nn.Conv2d(self.widths[-1], channels, 1)
+        self.out = nn.Conv2d(self.widths[-1], channels, 3, padding=1)
         for layer in [self.stem, *self.widths_change, self.out]:
             _init_linear(layer)
         init_fixup(self)
@@ -139,17 +144,19 @@ class ResNetGenerator(nn.Module):
         for i, stage in enumerate(self.stages):
             h = stage(h)
             if i < len(self.widths_change):  # the width changes at the low resolution, where it is cheaper
-                h = F.interpolate(self.widths_change[i](h), scale_factor=2, mode="bilinear", align_corners=False)
+                h = self.widths_change[i](h)
+            h = F.interpolate(h, scale_factor=2, mode="bilinear", align_corners=False)  # [N, C_i, 2 s, 2 s]
         return torch.tanh(self.out(_act(h)))  # [N, C, S, S] in [-1, 1]
 
 
 class _Trunk(nn.Module):
-    """D up to its features: 1x1 conv stem -> per resolution: blocks, then 2x2 average down and a 1x1
-    conv -> leaky ReLU and a depthwise s0 x s0 conv. [N, C_in, S, S] -> phi [N, widths[-1]]."""
+    """D up to its features: 4x4 stride-2 conv stem -> per resolution from S/2 down: blocks, then 2x2
+    average down and a 1x1 conv where the width changes -> leaky ReLU and a depthwise s0 x s0 conv.
+    [N, C_in, S, S] -> phi [N, widths[-1]]."""
 
     def __init__(self, c_in: int, widths: list[int], blocks: int, s0: int):
         super().__init__()
-        self.stem = nn.Conv2d(c_in, widths[0], 1)
+        self.stem = nn.Conv2d(c_in, widths[0], 4, 2, 1)  # [N, C_in, S, S] -> [N, C0, S/2, S/2]
         self.stages = nn.ModuleList(nn.Sequential(*[ResidualBlock(w) for _ in range(blocks)]) for w in widths)
         self.widths_change = nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in zip(widths[:-1], widths[1:]))
         feat = widths[-1]
@@ -158,7 +165,7 @@ class _Trunk(nn.Module):
             _init_linear(layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.stem(x)  # [N, C0, S, S]
+        h = self.stem(x)  # [N, C0, S/2, S/2]
         for i, stage in enumerate(self.stages):
             h = stage(h)
             if i < len(self.widths_change):  # average 2x2 = bilinear at factor 1/2; then the (cheaper) 1x1 conv
@@ -176,8 +183,8 @@ class ResNetDiscriminator(nn.Module):
         channels, n, s0 = _check_shape(tuple(data_shape), blocks)
         self.z_dim, self.c_dim, self.data_shape, self.cond, self.pac = 0, c_dim, tuple(data_shape), cond, pac
         concat = c_dim if c_dim and cond == "concat" else 0  # labels enter as constant one-hot planes
-        # Width at resolution S / 2^i, i = 0..n: e.g. 28x28, base 32: [32, 32, 64] at 28, 14, 7.
-        self.widths = [base_channels * 2 ** max(0, i - 1) for i in range(n + 1)]
+        # Width at resolution S / 2^(i+1), i = 0..n-1: e.g. 28x28, base 32: [32, 64] at 14, 7 (as DCGAN's D).
+        self.widths = [base_channels * 2 ** i for i in range(n)]
         self.body = _Trunk(channels * pac + concat, self.widths, blocks, s0)
         feat = self.widths[-1]
         self.mbd = MinibatchDiscrimination(feat, mbd, mbd_dim) if mbd else None
