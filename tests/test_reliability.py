@@ -96,3 +96,21 @@ def test_a_resume_removes_stray_temporaries_and_reads_a_cut_stats_line(run_dir):
     rows = [json.loads(line) for line in stats.read_text().splitlines()]
     assert [row["step"] for row in rows] == list(range(1, 7))
     assert load_checkpoint(run_dir)["step"] == 6
+
+
+@pytest.mark.parametrize("began,now", [(True, False), (False, True)])
+def test_auto_precision_is_recorded_and_kept_on_resume(tmp_path, monkeypatch, capsys, began, now):
+    """A run begun where bf16 is native and resumed where it is not (or the reverse) keeps its precision."""
+    import gankit.training.runtime as runtime
+
+    ring = [o for o in RING if not o.startswith("train.precision")] + ["train.precision=auto", "train.steps=4"]
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: began)
+    first = train(apply_overrides(load_preset("ring8"), ring), out=tmp_path, progress=False, report=False)
+    want = "bf16" if began else "fp32"
+    assert load_checkpoint(first.run_dir)["extra"]["precision"] == want
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: now)
+    capsys.readouterr()
+    train(resume=first.run_dir, steps=6, progress=False, report=False)
+    err = capsys.readouterr().err
+    assert f"resuming in {want} as the run began" in err and len(err.strip().splitlines()) == 1
+    assert load_checkpoint(first.run_dir)["extra"]["precision"] == want

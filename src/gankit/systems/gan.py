@@ -265,7 +265,7 @@ class GANSystem:
                 "optims": {"G": self.opt_G.state_dict(), k: self.opt_D.state_dict()}, "rng": rng,
                 "extra": {"data_shape": list(self.shape), "data_info": self.data.info,
                           "sampler": self.sampler.state_dict(), "z_fixed": self.z_fixed.cpu(),
-                          "world_size": self.world.size,
+                          "world_size": self.world.size, "precision": self.precision,
                           "ada": {"p": self.ada_p, "rt": self.ada_rt, "sum": float(self.ada_sum), "n": self.ada_n}}}
 
     def load_state(self, state: dict) -> None:
@@ -274,11 +274,17 @@ class GANSystem:
             raise UserError(f"the data now has shape {list(self.shape)} but the checkpoint was trained on "
                             f"{list(extra['data_shape'])}")
         k, nets, optims = self.d_key, state["nets"], state["optims"]
-        self.G.load_state_dict(nets["G"])
-        self.D.load_state_dict(nets[k])
-        self.G_ema.load_state_dict(nets["G_ema"])
-        self.opt_G.load_state_dict(optims["G"])
-        self.opt_D.load_state_dict(optims[k])
+        try:
+            self.G.load_state_dict(nets["G"])
+            self.D.load_state_dict(nets[k])
+            self.G_ema.load_state_dict(nets["G_ema"])
+            self.opt_G.load_state_dict(optims["G"])
+            self.opt_D.load_state_dict(optims[k])
+        except (RuntimeError, KeyError, ValueError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[-1].strip()[:160]
+            raise UserError(f"the checkpoint's networks or optimizers do not fit the ones its config builds "
+                            f"({first}); it is damaged or from another version") from None
+        self._keep_precision(extra.get("precision"))
         self.sampler.load_state_dict(extra["sampler"])  # global: valid for any number of processes
         self.z_gen.set_state(state["rng"]["z"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -290,6 +296,18 @@ class GANSystem:
             a = extra["ada"]
             self.ada_p, self.ada_rt, self.ada_n = float(a["p"]), float(a["rt"]), int(a["n"])
             self.ada_sum.fill_(float(a["sum"]))
+
+    def _keep_precision(self, stored: str | None) -> None:
+        """On resume, ``train.precision=auto`` keeps the precision the run trained in (recorded in its checkpoint),
+        so a run begun where bf16 is native continues in bf16 elsewhere (emulated: slower) and stays the same run;
+        one line on stderr says so when this machine would have chosen otherwise."""
+        import sys
+
+        if stored in ("fp32", "bf16") and stored != self.precision and self.cfg.train.precision == "auto":
+            if self.world.main:
+                print(f"gankit: resuming in {stored} as the run began (train.precision=auto would pick "
+                      f"{self.precision} on this machine; set train.precision to change it)", file=sys.stderr)
+            self.precision = stored
 
     # ------------------------------------------------------------------------------------------
     # The updates.
