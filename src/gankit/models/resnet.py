@@ -37,9 +37,11 @@ from gankit.errors import UserError
 from gankit.models.dcgan import levels
 from gankit.models.mlp import MinibatchDiscrimination, check_input, check_labels
 
-SLOPE = 0.2  # leaky ReLU slope (R3GAN and DCGAN's D use 0.2)
-EXPANSION = 2  # the bottleneck's inner width / the stream's width (R3GAN's expansion factor 2)
-GROUP_WIDTH = 16  # channels per group of the grouped 3x3 conv (one group when the inner width is not a multiple)
+SLOPE = 0.2  # leaky ReLU slope (DCGAN's D uses 0.2, as do StyleGAN2 and R3GAN)
+EXPANSION = 2  # the bottleneck's inner width / the stream's width (R3GAN widens its blocks too; our choice of 2)
+# channels per group of the grouped 3x3 conv (R3GAN groups it too; our choice of 16); one group when the inner
+# width is not a multiple of it
+GROUP_WIDTH = 16
 BRANCH_LAYERS = 3  # m of Fixup: layers in each residual branch
 
 
