@@ -102,7 +102,7 @@ def scores_independently(D: nn.Module) -> bool:
 
 
 def uses_convolutions(cfg: RunConfig) -> bool:
-    return cfg.G.arch == "dcgan" or cfg.D.arch == "dcgan"
+    return cfg.G.arch in ("dcgan", "resnet") or cfg.D.arch in ("dcgan", "resnet")
 
 
 class GANSystem:
