@@ -79,7 +79,7 @@ def test_channels_last_changes_the_layout_not_the_result(tmp_path, arch):
                            out=tmp_path / flag, progress=False)
     for flag, want in (("true", True), ("false", False)):
         # (a 1-channel or a 1x1 kernel is contiguous in both layouts, so only the others can tell)
-        convs = [m for m in runs[flag].D.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1
+        convs = [m for m in runs[flag].D.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1
                  and m.kernel_size != (1, 1)]
         assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) == want for m in convs)
     assert max(max_gap(runs["true"].G, runs["false"].G), max_gap(runs["true"].D, runs["false"].D)) < 1e-4
