@@ -115,9 +115,8 @@ def config_for(system_or_preset: str, overrides: dict[str, Any] | list[str] | tu
         preset = DEFAULT_PRESETS[system_or_preset]
     else:
         preset = system_or_preset
-        known = [n for n in list_presets() if n.split("-")[0] in ("pix2pix", "cyclegan", "srgan", "srresnet",
-                                                                  "simgan")]
         if preset not in list_presets():
+            known = [n for n in list_presets() if load_preset(n).model in I2I_SYSTEMS]
             raise UserError(f"unknown translation system or preset {preset!r}; systems: {', '.join(I2I_SYSTEMS)}; "
                             f"presets: {', '.join(known)}")
     base = load_preset(preset)

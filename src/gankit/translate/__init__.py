@@ -31,11 +31,12 @@ from typing import Any
 
 import torch
 
-from gankit.config import I2I_SYSTEMS, list_presets as _all_presets, load_preset
+from gankit.config import I2I_SYSTEMS, apply_overrides, load_preset
+from gankit.config import list_presets as _all_presets
 from gankit.data.tasks import TaskData
 from gankit.errors import UserError
 from gankit.systems import system_class
-from gankit.systems.i2i import DEFAULT_PRESETS, TranslationSystem, config_for, flat_config
+from gankit.systems.i2i import TranslationSystem, config_for, flat_config
 from gankit.systems.i2i import build_task as _build_task
 
 __all__ = ["SYSTEMS", "system_class", "list_presets", "resolve_config", "build_task", "train_translation",
@@ -92,24 +93,14 @@ def train_translation(system_or_preset: str = "pix2pix", overrides: dict[str, An
             raise UserError("--resume continues a run with its own config; only --steps may change")
         r = train(resume=resume, steps=steps, progress=progress)
     else:
-        if system_or_preset not in DEFAULT_PRESETS and system_or_preset not in list_presets():
-            config_for(system_or_preset)  # the one-line error naming the choices
         cfg = config_for(system_or_preset, overrides)
         if steps is not None:
-            cfg = config_for(system_or_preset, [*_as_strings(cfg.model, overrides), f"train.steps={steps}"])
+            cfg = apply_overrides(cfg, [f"train.steps={steps}"])
         r = train(cfg, out=out, progress=progress)
     if not isinstance(r.system, TranslationSystem):
         raise UserError(f"{str(resume)!r} is a {r.system.__class__.__name__} run, not an image-to-image one")
     return TranslateResult(run_dir=r.run_dir, step=r.step, interrupted=r.interrupted, checkpoint=r.checkpoint,
                            preview=r.samples, system=r.system)
-
-
-def _as_strings(system: str, overrides: dict[str, Any] | list[str] | None) -> list[str]:
-    from gankit.systems.i2i import dotted_overrides
-
-    if isinstance(overrides, dict):
-        return dotted_overrides(system, overrides)
-    return list(overrides or [])
 
 
 def load_translator(run_or_ckpt: str | os.PathLike, device: str = "cpu") -> TranslationSystem:
