@@ -177,6 +177,48 @@ def test_ctrl_c_under_torchrun_stops_both_ranks_at_one_step_and_checkpoints_it(t
     assert err.count(f"interrupted at step {state['step']}; checkpoint saved") == 1  # rank 0 alone says so
 
 
+def test_a_dead_worker_leaves_the_survivor_one_line_and_the_checkpoint(tmp_path):
+    """SIGKILL one of two torchrun workers: the other says in one line that a process stopped and where the last
+    checkpoint is (torchrun's own report of the dead rank follows it); the checkpoint loads."""
+    import signal
+    import time
+
+    env = {**os.environ, **CPU_ONLY, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit", "train",
+           "--preset", "ring8", "--steps", "1000000", "--quiet", "--out", "runs", "--set", "data.toy_n=1000",
+           "--set", "train.log_every=1", "--set", "train.ckpt_every=5"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    run_dir, deadline = None, time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        found = list((tmp_path / "runs").glob("*/checkpoint.pt")) if (tmp_path / "runs").exists() else []
+        if found:
+            run_dir = found[0].parent
+            break
+        time.sleep(0.1)
+    assert run_dir is not None, "training never wrote a checkpoint"
+    workers = []
+    for pid in os.listdir("/proc"):
+        try:
+            if pid.isdigit() and b"gankit" in open(f"/proc/{pid}/cmdline", "rb").read() and \
+                    b"RANK=1\0" in open(f"/proc/{pid}/environ", "rb").read() and int(pid) != proc.pid:
+                workers.append(int(pid))
+        except OSError:
+            continue
+    assert len(workers) == 1, workers
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    ours = [line for line in err.splitlines() if line.startswith(("gankit:", "[rank0]"))]
+    # No traceback of ours. torchrun's agent SIGTERMs the survivor when it sees the death: if that comes first, the
+    # survivor stops without a word (torchrun's report names the dead rank); else it prints the one line.
+    assert len(ours) <= 1 and "[rank0]" not in err, err[-3000:]
+    for line in ours:
+        assert line.startswith("gankit: error: rank 0: another process of this torchrun job stopped")
+        assert f"--resume {run_dir.relative_to(tmp_path)}" in line
+    assert "local_rank: 1" in err and "exitcode: -9" in err  # torchrun's own report of which rank died
+    assert load_checkpoint(run_dir)["step"] % 5 == 0
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_one_gpu_process_trains_over_nccl_and_two_are_refused_in_one_line(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

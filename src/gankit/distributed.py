@@ -80,7 +80,10 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
 
 def teardown(world: World) -> None:
     if world.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.destroy_process_group()
+        except RuntimeError:  # a peer is already gone; the group is being torn down anyway
+            pass
 
 
 def broadcast_str(world: World, text: str) -> str:

@@ -136,6 +136,15 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
     lock = _RunLock(run_dir) if world.main else None
     try:
         return _fit(system, run_dir, c, step, world, progress, hint, report, tensorboard, path)
+    except RuntimeError as e:
+        if world.parallel and _peer_lost(e):  # another rank died: gloo / NCCL report it from inside a collective
+            from gankit.errors import UserError
+
+            kept = (f"the last checkpoint is {path} (step {ckpt.load_checkpoint(path)['step']})" if path.exists()
+                    else "no checkpoint was written yet")
+            raise UserError(f"rank {world.rank}: another process of this torchrun job stopped (its connection "
+                            f"closed); {kept}; resume with `gankit train --resume {run_dir}`") from None
+        raise
     finally:
         if lock is not None:
             lock.release()
@@ -242,6 +251,13 @@ class _Board:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _peer_lost(e: RuntimeError) -> bool:
+    """Whether a RuntimeError is the communication backend's report of a peer process gone."""
+    text = str(e)
+    return any(k in text for k in ("Connection reset by peer", "Connection closed by peer", "Broken pipe",
+                                   "NCCL communicator was aborted", "remote process exited", "ProcessGroupGloo"))
 
 
 class _RunLock:
