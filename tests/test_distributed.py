@@ -88,6 +88,39 @@ def test_two_processes_match_one_process_with_twice_the_batch_and_resume_alone(t
     assert moved > 0  # it trained on from there
 
 
+def test_two_nodes_over_loopback_train_as_one_machine_does(tmp_path):
+    """Two torchrun launchers, one process each, form 2 nodes x 1 process over 127.0.0.1 (c10d rendezvous): the
+    same weights on both nodes, equal to one process with the whole batch, and resumable in one process."""
+    import socket
+
+    (tmp_path / "worker.py").write_text(WORKER)
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, **CPU_ONLY, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    nodes = []
+    for node in (0, 1):
+        (tmp_path / f"node{node}").mkdir()
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", f"--node_rank={node}",
+               "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=gankit-test",
+               str(tmp_path / "worker.py"), str(tmp_path / f"node{node}"), "ring8", "train.batch=16", *GP_RING]
+        nodes.append(subprocess.Popen(cmd, cwd=tmp_path / f"node{node}", env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    for p in nodes:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    rank0 = torch.load(tmp_path / "node0" / "rank0.pt")
+    rank1 = torch.load(tmp_path / "node1" / "rank1.pt")
+    assert_same_weights(rank0, rank1, exact=True, nets=("G", "D", "G_ema"))
+    single = train(apply_overrides(load_preset("ring8"), ["train.batch=32"] + GP_RING), out=tmp_path / "one",
+                   progress=False, report=False)
+    assert_same_weights(rank0, {"G": single.G.state_dict(), "D": single.D.state_dict()}, exact=False)
+    run_dir = rank0["run_dir"]
+    assert not list((tmp_path / "node1").glob("*/checkpoint.pt"))  # global rank 0 alone writes
+    assert load_checkpoint(run_dir)["extra"]["world_size"] == 2
+    assert train(resume=run_dir, steps=6, progress=False, report=False).step == 6
+
+
 def test_batchnorm_nets_stay_identical_on_both_ranks(tmp_path):
     # tutorial-mlp's G has BatchNorm: each rank normalises its own slice, and the running statistics
     # are made equal (rank 0's) before pictures and checkpoints.
