@@ -283,6 +283,8 @@ def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fi
     if features == "digits" and len(G.data_shape) != 3:
         features = "raw"  # vector data: the coordinates themselves are the features
     ctx = _Context(G, cfg, info, n, seed, data_cfg, split, features, inception_weights, progress)
+    if data is not None:
+        ctx.data("test" if split == "all" else split)  # a bad --data is one line before any sample is drawn
     results: dict[str, dict] = {}
     for name in names:
         t0 = time.perf_counter()
