@@ -114,3 +114,30 @@ def test_auto_precision_is_recorded_and_kept_on_resume(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert f"resuming in {want} as the run began" in err and len(err.strip().splitlines()) == 1
     assert load_checkpoint(first.run_dir)["extra"]["precision"] == want
+
+
+def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
+    """A real `gankit train` process on a small tmpfs that fills up between two checkpoints (needs root to mount;
+    skipped elsewhere)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        free = shutil.disk_usage(disk).free
+        (disk / "filler").write_bytes(b"\0" * (free - 130_000))  # room for one ~82 KB checkpoint, not for two
+        args = [sys.executable, "-m", "gankit", "train", "--preset", "ring8", "--steps", "100", "--quiet", "--out",
+                str(disk), "--set", "data.toy_n=300", "--set", "train.batch=32", "--set", "G.hidden=[16,16]",
+                "--set", "D.hidden=[16,16]", "--set", "train.ckpt_every=2", "--set", "train.snapshot_every=1000"]
+        p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        one_line(p.returncode, p.stderr, "could not write", "is the disk full", "the previous checkpoint is kept")
+        run = disk / "00000-ring8"
+        assert load_checkpoint(run)["step"] == 2 and not list(run.glob("*.tmp"))
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
