@@ -343,3 +343,13 @@ def test_conditional_generator(tmp_path_factory, tmp_path, digits_test, capsys):
     code, out, err = _run(["invert", str(run), "test:0,1", "--steps", "5", "--restarts", "1",
                            "--out", str(tmp_path / "l.npz")], capsys)
     assert code == 0 and list(np.load(tmp_path / "l.npz")["c"]) == digits_test.y[:2].tolist(), err
+
+
+def test_invert_and_fit_encoder_show_progress_unless_quiet(digits_run, tmp_path, capsys):
+    for quiet in (False, True):
+        code, _, err = _run(["invert", str(digits_run), "test:0,1", "--steps", "5", "--restarts", "1",
+                             "--out", str(tmp_path / "z.npz"), *(["--quiet"] if quiet else [])], capsys)
+        assert code == 0 and ("invert:" in err) != quiet, err
+        code, _, err = _run(["fit-encoder", str(digits_run), "--steps", "3", *(["--quiet"] if quiet else [])], capsys)
+        assert code == 0 and ("encoder:" in err) != quiet, err
+        (digits_run / "encoder.pt").unlink()  # the module's other tests use the run without an encoder

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -138,7 +139,8 @@ def izi_f(G: nn.Module, D: nn.Module | None, E: nn.Module, x: torch.Tensor, kapp
 
 def train_encoder(G: nn.Module, D: nn.Module | None, x: torch.Tensor, z_dim: int, z_dist: str, steps: int = 2000,
                   lr: float = 1e-3, hidden: Sequence[int] = (256, 128), kappa: float = 1.0, seed: int = 0,
-                  batch: int = 64, labels: torch.Tensor | None = None) -> tuple[Encoder, list[float]]:
+                  batch: int = 64, labels: torch.Tensor | None = None,
+                  progress: bool = False) -> tuple[Encoder, list[float]]:
     """Train E: x -> z with G (and D) frozen, by the izi_f loss (:func:`izi_f`) on the images ``x``.
 
     Adam (``lr``, betas (0.5, 0.999)) on random minibatches of ``batch`` images of ``x`` (on G's
@@ -158,9 +160,12 @@ def train_encoder(G: nn.Module, D: nn.Module | None, x: torch.Tensor, z_dim: int
     xs = x.to(device)
     ys = None if labels is None else labels.to(device)
     batch = min(batch, len(xs))
+    from tqdm import tqdm
+
     losses, running = [], 0.0
     E.train()
-    for step in range(steps):
+    for step in tqdm(range(steps), unit="step", desc="encoder", disable=not progress, file=sys.stderr,
+                     dynamic_ncols=True, leave=False):
         idx = torch.randint(len(xs), (batch,), generator=gen).to(device)
         loss = izi_f(G, D, E, xs[idx], kappa, None if ys is None else ys[idx]).mean()
         opt.zero_grad(set_to_none=True)
@@ -213,7 +218,8 @@ def read_encoder_file(path: Path, fmt: str, version: int | None = None) -> dict:
 
 
 def fit_encoder(run_or_ckpt: str | os.PathLike, steps: int = 2000, lr: float = 1e-3, kappa: float | None = None,
-                hidden: tuple[int, ...] = (256, 128), batch: int = 64, seed: int = 0, device: str = "cpu") -> dict:
+                hidden: tuple[int, ...] = (256, 128), batch: int = 64, seed: int = 0, device: str = "cpu",
+                progress: bool = False) -> dict:
     """Train an encoder E: x -> z for a trained GAN and write it to ``RUN_DIR/encoder.pt``.
 
     G (G_ema, the generator sampling uses) and D are frozen; E (an MLP, :class:`Encoder`) learns on
@@ -248,7 +254,7 @@ def fit_encoder(run_or_ckpt: str | os.PathLike, steps: int = 2000, lr: float = 1
         raise UserError(f"the run's data {cfg.data.name!r} has no labels, but its generator is conditional")
     E, losses = train_encoder(G, D, data.x, G.z_dim, G.z_dist, steps=steps, lr=lr,
                               hidden=hidden, kappa=kappa, seed=seed, batch=batch,
-                              labels=data.y if G.c_dim else None)
+                              labels=data.y if G.c_dim else None, progress=progress)
     path = save_encoder(E, find_checkpoint(run_or_ckpt).parent / ENCODER_NAME, ENCODER_FORMAT, ENCODER_VERSION,
                         kappa=kappa, steps=steps, lr=float(lr), seed=seed, loss_last=losses[-1])
     return {"path": path, "loss": losses, "kappa": kappa}

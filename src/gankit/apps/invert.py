@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import math
+import sys
 import os
 from pathlib import Path
 
@@ -54,7 +55,8 @@ METHODS = ("optimize", "encoder", "hybrid")
 def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, restarts: int = 4, seed: int = 0,
            c: int | torch.Tensor | None = None, prior_weight: float = 0.0, batch: int = 256,
            z_dist: str | None = None, features: str = "none", feature_weight: float | None = None,
-           D: nn.Module | None = None, z_init: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+           D: nn.Module | None = None, z_init: torch.Tensor | None = None,
+           progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Find z with G(z) close to each image of x: minimise ||G(z) - x||^2 over z by Adam.
 
     Each image gets ``restarts`` starting points drawn from the prior (seeded by ``seed``); each
@@ -137,6 +139,10 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
     G.eval()
     if d_was_training is not None:
         D.eval()  # BatchNorm's running statistics: each image's features on their own
+    from tqdm import tqdm
+
+    bar = tqdm(total=math.ceil(n / batch) * steps, unit="step", desc="invert", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, leave=False)
     try:
         with torch.enable_grad():
             for s in range(0, n, batch):
@@ -171,6 +177,7 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
                     if dist == "uniform":
                         with torch.no_grad():
                             z.clamp_(-bound, bound)
+                    bar.update(1)
                 with torch.no_grad():
                     total, err = (v.view(restarts, b) for v in fit(z))  # [R, b] each
                     pick = total.argmin(0)  # [b]
@@ -178,6 +185,7 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
                     best_z[s:s + b] = z.detach().view(restarts, b, z_dim)[pick, cols].cpu()
                     best_err[s:s + b] = err[pick, cols].cpu()
     finally:
+        bar.close()
         G.train(was_training)
         if d_was_training is not None:
             D.train(d_was_training)
@@ -294,7 +302,7 @@ def _pair_rows(top: torch.Tensor, bottom: torch.Tensor, columns: int = 16) -> tu
 def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike = "z.npz",
                steps: int = 500, restarts: int = 4, seed: int = 0, features: str = "none",
                feature_weight: float | None = None, prior_weight: float = 0.0, lr: float = 0.05,
-               method: str = "optimize") -> dict:
+               method: str = "optimize", progress: bool = False) -> dict:
     """What ``gankit invert`` does: find z (and c) for given images and write them with G's reconstructions.
 
     ``method``: "optimize" (the search below, from random starts), "encoder" (z = E(x) in one
@@ -334,7 +342,7 @@ def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: s
     x, labels, names = load_images(images, G, cfg)
     D = load_discriminator(run_or_ckpt) if features == "D" and method != "encoder" else None
     kw = dict(steps=steps, restarts=restarts, seed=seed, features=features, feature_weight=feature_weight,
-              prior_weight=prior_weight, lr=lr, D=D, z_dist=G.z_dist)
+              prior_weight=prior_weight, lr=lr, D=D, z_dist=G.z_dist, progress=progress)
     if E is not None and method == "hybrid":
         with torch.no_grad():
             kw["z_init"] = E(x)

@@ -82,7 +82,8 @@ Examples:
 @click.option("--method", type=click.Choice(["optimize", "encoder", "hybrid"]), default="optimize", show_default=True,
               help="Search from random starts; the run's encoder E(x) in one pass; "
                    "or the search with E(x) as one more start.")
-def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prior_weight, seed, method):
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prior_weight, seed, method, quiet):
     """Find the z (and c) whose G(z) best matches each image; write z, reconstructions and errors.
 
     IMAGES: a folder of images, one image file, a .npy / .npz array, or SPLIT:INDICES, examples of
@@ -92,7 +93,7 @@ def invert_cmd(run, images, out, steps, restarts, features, feature_weight, prio
     from gankit.apps.invert import invert_run
 
     res = invert_run(run, images, out=out, steps=steps, restarts=restarts, seed=seed, features=features,
-                     feature_weight=feature_weight, prior_weight=prior_weight, method=method)
+                     feature_weight=feature_weight, prior_weight=prior_weight, method=method, progress=not quiet)
     if res["encoder"]:
         click.echo(f"encoder: {res['encoder']}")
     for k, (name, err) in enumerate(zip(res["names"], res["error"])):
@@ -116,14 +117,15 @@ Examples:
 @click.option("--kappa", type=float, default=None,
               help="Weight of D's feature error (f-AnoGAN's izi_f); default 1, or 0 for a conditional G.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the encoder's init and minibatches.")
-def fit_encoder_cmd(run, steps, kappa, seed):
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def fit_encoder_cmd(run, steps, kappa, seed, quiet):
     """Train an encoder E: x -> z for a trained GAN (G and D frozen).
 
     Writes RUN_DIR/encoder.pt, which `gankit invert --method encoder|hybrid` uses.
     """
     from gankit.apps.encoder import fit_encoder
 
-    res = fit_encoder(run, steps=steps, kappa=kappa, seed=seed)
+    res = fit_encoder(run, steps=steps, kappa=kappa, seed=seed, progress=not quiet)
     click.echo(f"wrote {res['path']} (kappa {res['kappa']:g}; loss {res['loss'][0]:.4f} -> {res['loss'][-1]:.4f})")
 
 
