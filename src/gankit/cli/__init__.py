@@ -6,7 +6,7 @@ One module per family of commands; each command imports its library function whe
 - :mod:`gankit.cli.train`     train, bench, presets
 - :mod:`gankit.cli.data`      datasets
 - :mod:`gankit.cli.sample`    sample, augment
-- :mod:`gankit.cli.evaluate`  eval, report
+- :mod:`gankit.cli.evaluate`  eval, report, compare
 - :mod:`gankit.cli.theory`    theory
 - :mod:`gankit.cli.latent`    interpolate, invert, fit-encoder, arithmetic
 - :mod:`gankit.cli.anomaly`   anomaly fit | score
@@ -36,8 +36,9 @@ def cli() -> None:
 
 
 for _command in (train.train, train.bench, train.presets, data.datasets, sample.sample, sample.augment,
-                 evaluate.eval_, evaluate.report, theory.theory, latent.interpolate, latent.invert_cmd,
-                 latent.fit_encoder_cmd, latent.arithmetic, anomaly.anomaly, translate.translate, export.export):
+                 evaluate.eval_, evaluate.report, evaluate.compare, theory.theory, latent.interpolate,
+                 latent.invert_cmd, latent.fit_encoder_cmd, latent.arithmetic, anomaly.anomaly, translate.translate,
+                 export.export):
     cli.add_command(_command)
 
 

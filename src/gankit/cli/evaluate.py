@@ -44,3 +44,18 @@ def report(run, out):
     from gankit.report import write_report
 
     click.echo(f"wrote {write_report(run, out)}")
+
+
+@click.command(epilog="""\b
+Examples:
+  gankit compare runs/00000-quick runs/00001-quick --out compare.html
+  gankit compare runs/*-dcgan-mnist runs/*-wgan-gp-mnist
+""")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN_DIR RUN_DIR ...")
+@click.option("--out", default="compare.html", show_default=True, help="Where to write the page.")
+def compare(runs, out):
+    """One self-contained HTML page with the runs' curves overlaid, their latest metrics, config differences and
+    final grids."""
+    from gankit.report.compare import write_comparison
+
+    click.echo(f"wrote {write_comparison(list(runs), out)}")
