@@ -35,6 +35,7 @@ METRICS: dict[str, str] = {
     "modes": "modes covered, high-quality share, KL to uniform on toy mixtures (VEEGAN / PacGAN)",
     "classes": "digit classes generated and KL to uniform, by the digits classifier",
     "ndb": "number of statistically different bins and JS divergence (Richardson & Weiss 2018)",
+    "is": "Inception Score, 10 splits, needs --features inception (Salimans et al. 2016)",
 }
 MAX_REAL = 10_000  # reference examples used at most (Lucic et al. 2018: 10k real vs 10k generated)
 
@@ -229,9 +230,21 @@ def _ndb(ctx: _Context) -> dict:
             "n_samples": res["n_samples"], "n_data": res["n_data"], "bins_from": "train split"}
 
 
+def _is(ctx: _Context) -> dict:
+    from gankit.metrics.inception_score import inception_score
+
+    head = getattr(ctx.extractor(), "fc", None) if ctx.features_name != "raw" else None
+    if not isinstance(head, torch.nn.Linear):
+        raise NotApplicable("the Inception Score needs the Inception network's classifier: use --features inception")
+    with torch.no_grad():
+        logits = head(ctx.features("gen").to(head.weight.dtype))  # [n, 1008]
+    splits = 10 if len(logits) >= 10 else 1
+    return {**inception_score(logits, splits=splits), "features": ctx.features_label}
+
+
 _RUNNERS: dict[str, Callable[[_Context], dict]] = {
     "parzen": _parzen, "fid": _fid, "kid": _kid, "pr": _pr, "dc": _dc,
-    "modes": _modes, "classes": _classes, "ndb": _ndb,
+    "modes": _modes, "classes": _classes, "ndb": _ndb, "is": _is,
 }
 
 
