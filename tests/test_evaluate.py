@@ -152,3 +152,14 @@ def test_eval_scores_samples_made_anywhere_like_the_run_that_made_them(digits_ru
                          ([str(tmp_path / "s.npz"), "--data", "ring8"], "vector data")]:
         code, _, err = run_cli(["eval", *args, "--metrics", "fid"], capsys)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_eval_shows_progress_on_stderr_even_with_json_unless_quiet(digits_run, capsys):
+    from helpers import run_cli
+
+    code, out, err = run_cli(["eval", str(digits_run), "--metrics", "fid", "-n", "200", "--json", "--no-record"],
+                             capsys)
+    assert code == 0 and "fid" in json.loads(out) and "features:" in err  # stdout stays pure JSON
+    code, out, err = run_cli(["eval", str(digits_run), "--metrics", "fid", "-n", "200", "--json", "--no-record",
+                              "--quiet"], capsys)
+    assert code == 0 and "fid" in json.loads(out) and err == ""

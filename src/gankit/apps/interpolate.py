@@ -195,7 +195,7 @@ def latent_paths(G: nn.Module, z0: torch.Tensor, z1: torch.Tensor, steps: int, m
 def interpolate_run(run_or_ckpt: str | os.PathLike, out: str | os.PathLike = "interpolation.png", steps: int = 10,
                     pairs: int = 4, seed: int = 0, mode: str = "auto", between_real: tuple[int, int] | None = None,
                     split: str = "test", invert_steps: int = 500, restarts: int = 4, prior_weight: float = 0.0,
-                    between_seeds: tuple[int, int] | None = None) -> dict:
+                    between_seeds: tuple[int, int] | None = None, progress: bool = False) -> dict:
     """What ``gankit interpolate`` does: paths through a trained G's latent space, drawn or saved.
 
     Without ``between_real``: ``pairs`` random pairs of z from the prior (seeded by ``seed``), one
@@ -273,7 +273,7 @@ def interpolate_run(run_or_ckpt: str | os.PathLike, out: str | os.PathLike = "in
                 raise UserError(f"this generator is conditional but the {split} split of {data.name} has no labels")
             c = y_real
         z_real, err = invert(G, real, steps=invert_steps, restarts=restarts, seed=seed, c=c, z_dist=dist,
-                             prior_weight=prior_weight)
+                             prior_weight=prior_weight, progress=progress)
         z0, z1 = z_real[:1], z_real[1:]
         c_path = None
         if G.c_dim:

@@ -35,14 +35,15 @@ Examples:
               help="Random starts of the inversion; the best is kept.")
 @click.option("--prior-weight", "prior_weight", type=float, default=0.0, show_default=True,
               help="Gaussian z: weight of ||z||^2 / z_dim in the inversion's loss (keeps z near the prior).")
+@click.option("--quiet", is_flag=True, help="No progress bar (the inversion of --between-real).")
 def interpolate(run, steps, between_real, between_seeds, pairs, seed, mode, out, split, invert_steps, restarts,
-                prior_weight):
+                prior_weight, quiet):
     """Walk through latent space between two z and draw G along the path (the paper's Figure 3)."""
     from gankit.apps.interpolate import POOR_RECONSTRUCTION, interpolate_run
 
     res = interpolate_run(run, out=out, steps=steps, pairs=pairs, seed=seed, mode=mode, between_real=between_real,
                           split=split, invert_steps=invert_steps, restarts=restarts, prior_weight=prior_weight,
-                          between_seeds=between_seeds)
+                          between_seeds=between_seeds, progress=not quiet)
     if between_real is not None:
         for k, (idx, err, rel) in enumerate(zip(res["index"], res["error"], res["relative_error"])):
             label = "" if res["labels"] is None else f" (label {res['labels'][k]})"
