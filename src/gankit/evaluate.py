@@ -298,6 +298,14 @@ def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fi
     ctx = _Context(G, cfg, info, n, seed, data_cfg, split, features, inception_weights, progress)
     if data is not None:
         ctx.data("test" if split == "all" else split)  # a bad --data is one line before any sample is drawn
+    protocol = {"n_generated": n, "seed": seed, "data": data_cfg.name, "split": split, "checkpoint": str(ckpt_path),
+                "step": step}
+    return _run_metrics(ctx, names, protocol, ckpt_path.parent if record else None)
+
+
+def _run_metrics(ctx: _Context, names: list[str], protocol: dict, record_in: Path | None) -> dict[str, dict]:
+    """Each metric on the shared context, with its protocol and seconds; appended to ``record_in/metric-*.jsonl``
+    when given. A metric that cannot apply answers ``{"skipped": reason}``."""
     results: dict[str, dict] = {}
     for name in names:
         t0 = time.perf_counter()
@@ -306,12 +314,10 @@ def evaluate(run_or_ckpt: str | os.PathLike, metrics: str | Sequence[str] = ("fi
         except NotApplicable as e:
             results[name] = {"skipped": str(e)}
             continue
-        protocol = {"n_generated": n, "seed": seed, "data": data_cfg.name, "split": split,
-                    "checkpoint": str(ckpt_path), "step": step, "seconds": round(time.perf_counter() - t0, 3)}
-        results[name] = {**res, "protocol": protocol}
-        if record:
+        results[name] = {**res, "protocol": {**protocol, "seconds": round(time.perf_counter() - t0, 3)}}
+        if record_in is not None:
             line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "metric": name, **results[name]}
-            with open(ckpt_path.parent / f"metric-{name}.jsonl", "a") as f:
+            with open(record_in / f"metric-{name}.jsonl", "a") as f:
                 f.write(json.dumps(_jsonable(line)) + "\n")
     return results
 
@@ -350,17 +356,8 @@ def _evaluate_samples(path: Path, names: list[str], n: int, seed: int, data: str
     ctx = _Context(stand_in, None, dict(getattr(reference, "info", {}) or {}), used, seed, data_cfg, split, features,
                    inception_weights, progress)
     ctx._cache["samples"] = x[:used]  # the first n, in the file's order
-    results: dict[str, dict] = {}
-    for name in names:
-        t0 = time.perf_counter()
-        try:
-            res = _RUNNERS[name](ctx)
-        except NotApplicable as e:
-            results[name] = {"skipped": str(e)}
-            continue
-        results[name] = {**res, "protocol": {"n_generated": used, "seed": seed, "data": data, "split": split,
-                                             "samples": str(path), "seconds": round(time.perf_counter() - t0, 3)}}
-    return results
+    protocol = {"n_generated": used, "seed": seed, "data": data, "split": split, "samples": str(path)}
+    return _run_metrics(ctx, names, protocol, None)
 
 
 def _jsonable(x: Any) -> Any:

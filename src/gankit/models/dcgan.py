@@ -82,32 +82,14 @@ class DCGANGenerator(nn.Module):
         return self.ups(torch.relu(self.bn0(h)))  # [N, C, S, S] in [-1, 1]
 
 
-class DCGANDiscriminator(nn.Module):
-    """n x (Conv stride 2, BN except the first, LeakyReLU 0.2) -> linear logit [N]."""
-
-    def __init__(self, data_shape: tuple[int, ...], base_channels: int = 64, norm: str = "batch",
-                 c_dim: int = 0, cond: str = "concat", pac: int = 1, mbd: int = 0, mbd_dim: int = 5):
-        super().__init__()
-        channels, size = _check_image_shape(tuple(data_shape))
-        n, s0 = levels(size)
-        self.z_dim, self.c_dim, self.data_shape, self.cond, self.pac = 0, c_dim, tuple(data_shape), cond, pac
-        concat = c_dim if c_dim and cond == "concat" else 0  # labels enter as constant one-hot planes
-        widths = [base_channels * 2 ** i for i in range(n)]  # e.g. 28x28: [64, 128]
-        layers: list[nn.Module] = [nn.Conv2d(channels * pac + concat, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
-        for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=norm != "batch")]
-            if norm == "batch":
-                layers.append(nn.BatchNorm2d(b))
-            layers.append(nn.LeakyReLU(0.2))
-        self.body = nn.Sequential(*layers, nn.Flatten())
-        feat = widths[-1] * s0 * s0
-        self.mbd = MinibatchDiscrimination(feat, mbd, mbd_dim) if mbd else None
-        self.head = nn.Linear(feat + mbd, 1)
-        self.embed = nn.Embedding(c_dim, feat + mbd) if c_dim and cond == "projection" else None
-        init_dcgan(self)
+class ConvDiscriminatorBase(nn.Module):
+    """What the convolutional discriminators share (DCGAN's and the residual one, :mod:`gankit.models.resnet`):
+    packing and label planes in front of ``self.body``, the head after it (minibatch discrimination, a linear
+    logit, the projection term). A subclass builds ``body``, ``mbd``, ``head``, ``embed`` and sets
+    ``data_shape``, ``c_dim``, ``cond`` and ``pac``."""
 
     def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """phi(x): the flattened output of the last convolution block [N / pac, channels * s0 * s0].
+        """phi(x): ``self.body``'s output [N / pac, feat] (DCGAN: the flattened last convolution block).
 
         Per sample (or pack): minibatch discrimination belongs to the head (:meth:`logits`). A
         ``cond="concat"`` D sees the label as constant one-hot planes, as in training.
@@ -136,3 +118,28 @@ class DCGANDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.logits(self.features(x, c), c)
+
+
+class DCGANDiscriminator(ConvDiscriminatorBase):
+    """n x (Conv stride 2, BN except the first, LeakyReLU 0.2) -> linear logit [N]."""
+
+    def __init__(self, data_shape: tuple[int, ...], base_channels: int = 64, norm: str = "batch",
+                 c_dim: int = 0, cond: str = "concat", pac: int = 1, mbd: int = 0, mbd_dim: int = 5):
+        super().__init__()
+        channels, size = _check_image_shape(tuple(data_shape))
+        n, s0 = levels(size)
+        self.z_dim, self.c_dim, self.data_shape, self.cond, self.pac = 0, c_dim, tuple(data_shape), cond, pac
+        concat = c_dim if c_dim and cond == "concat" else 0  # labels enter as constant one-hot planes
+        widths = [base_channels * 2 ** i for i in range(n)]  # e.g. 28x28: [64, 128]
+        layers: list[nn.Module] = [nn.Conv2d(channels * pac + concat, widths[0], 4, 2, 1), nn.LeakyReLU(0.2)]
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv2d(a, b, 4, 2, 1, bias=norm != "batch")]
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(b))
+            layers.append(nn.LeakyReLU(0.2))
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        feat = widths[-1] * s0 * s0
+        self.mbd = MinibatchDiscrimination(feat, mbd, mbd_dim) if mbd else None
+        self.head = nn.Linear(feat + mbd, 1)
+        self.embed = nn.Embedding(c_dim, feat + mbd) if c_dim and cond == "projection" else None
+        init_dcgan(self)

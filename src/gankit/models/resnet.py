@@ -34,7 +34,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gankit.errors import UserError
-from gankit.models.dcgan import levels
+from gankit.models.dcgan import ConvDiscriminatorBase, levels
 from gankit.models.mlp import MinibatchDiscrimination, check_input, check_labels
 
 SLOPE = 0.2  # leaky ReLU slope (DCGAN's D uses 0.2, as do StyleGAN2 and R3GAN)
@@ -175,7 +175,7 @@ class _Trunk(nn.Module):
         return self.pool(_act(h)).flatten(1)  # [N, feat]
 
 
-class ResNetDiscriminator(nn.Module):
+class ResNetDiscriminator(ConvDiscriminatorBase):
     """The trunk (:class:`_Trunk`) gives phi(x), one value per channel of the last stage; the head is a
     linear logit (+ projection on the label). ``D.body`` and ``D.head`` are modules, as in the DCGAN D."""
 
@@ -196,34 +196,3 @@ class ResNetDiscriminator(nn.Module):
         if self.embed is not None:
             nn.init.normal_(self.embed.weight, 0.0, 1.0 / math.sqrt(feat + mbd))
         init_fixup(self, zero_last=zero_last)
-
-    def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """phi(x): one value per channel of the last stage [N / pac, feat], per sample (or pack).
-
-        Minibatch discrimination belongs to the head (:meth:`logits`). A ``cond="concat"`` D sees
-        the label as constant one-hot planes, as in training.
-        """
-        check_input("x", x, self.data_shape)
-        check_labels(self, c, len(x))
-        if self.pac > 1:
-            if len(x) % self.pac:
-                raise UserError(
-                    f"D.pac = {self.pac} packs samples in groups: the batch ({len(x)}) must be a multiple of it"
-                )
-            x = x.reshape(len(x) // self.pac, -1, *x.shape[2:])  # [N / pac, pac * C, S, S]
-        if self.c_dim and self.cond == "concat":
-            planes = F.one_hot(c, self.c_dim).to(x.dtype)[:, :, None, None]  # [N, c_dim, 1, 1]
-            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], dim=1)
-        return self.body(x)  # [N / pac, feat]: phi(x)
-
-    def logits(self, feats: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """The head: features [N / pac, feat] (from :meth:`features`) -> logits [N / pac]."""
-        if self.mbd is not None:
-            feats = self.mbd(feats)  # [N, feat + B]: Salimans et al. 2016, 3.2
-        logit = self.head(feats).squeeze(1)
-        if self.embed is not None:  # projection discriminator, Miyato & Koyama 2018, eq. 3
-            logit = logit + (self.embed(c) * feats).sum(1)
-        return logit  # [N / pac]
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        return self.logits(self.features(x, c), c)
