@@ -4,6 +4,13 @@ import os
 import tempfile
 
 import pytest
+import torch
+
+# train.threads=0 (auto) counts the cores other processes leave idle, so two runs of one test could
+# train with different thread counts (and so different float sums) when the machine's load changes
+# between them. The suite fixes the count at PyTorch's default through OMP_NUM_THREADS, which auto
+# obeys; child processes inherit it. tests/test_threads.py unsets it to test auto itself.
+os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -104,8 +104,11 @@ def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10) -> dict:
     """Measure ``cfg``'s training speed here; returns a dict of plain numbers (see the module docstring)."""
     if steps <= 0 or warmup <= 0:
         raise UserError(f"--steps and the warm-up must be positive; got steps={steps}, warmup={warmup}")
-    if cfg.train.threads > 0:
-        torch.set_num_threads(cfg.train.threads)
+    from gankit.config import apply_overrides
+    from gankit.training.runtime import set_threads
+
+    threads, _ = set_threads(cfg.train.threads)  # resolved once, so both timed runs use the same count
+    cfg = apply_overrides(cfg, [f"train.threads={threads}"])
     seconds = step_seconds(cfg, steps=steps, warmup=warmup)
     flops = step_flops(cfg)
     from gankit.training.runtime import resolve_device, resolve_precision

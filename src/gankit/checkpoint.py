@@ -9,7 +9,8 @@ resuming need nothing else::
      "optims": {name: state_dict},
      "rng": {name: generator state}  (torch, the noise stream, the batch stream, ...),
      "extra": what else the system needs (gan: data_shape, data_info, sampler, z_fixed, world_size;
-              image-to-image: shape_a, shape_b, data_info, history buffers)}
+              image-to-image: shape_a, shape_b, data_info, history buffers; every system: threads,
+              the intra-op thread count the run trained with)}
 
 Files of gankit 0.1 (version 1: the GAN and VAE with their networks at the top level, the
 image-to-image systems with a flat config) are read into this layout on load

@@ -127,7 +127,7 @@ class TrainConfig:
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
     grid: int = 64  # samples in each snapshot grid
     device: str = "auto"  # "auto" (CUDA if present, else CPU) | "cpu" | "cuda" | "cuda:N"
-    threads: int = 0  # torch intra-op threads; 0 = PyTorch's default
+    threads: int = 0  # torch intra-op threads; 0 = auto: one per idle core (training/runtime.resolve_threads)
     tensorboard: bool = False  # also write TensorBoard event files (scalars, sample grids) into RUN_DIR/tensorboard
 
 
@@ -268,8 +268,8 @@ def validate(cfg: RunConfig) -> RunConfig:
         raise UserError(f"layer widths must be at most 65,536; got G.hidden={list(cfg.G.hidden)}, "
                         f"D.hidden={list(cfg.D.hidden)}")
     if flat["train.threads"] < 0:
-        raise UserError(f"config key 'train.threads' must be 0 (PyTorch's default) or a positive number of threads; "
-                        f"got {flat['train.threads']!r}")
+        raise UserError(f"config key 'train.threads' must be 0 (auto: one per idle core) or a positive "
+                        f"number of threads; got {flat['train.threads']!r}")
     for key in ["D.dropout", "D.dropout_input", "train.ema", "optim.beta1", "optim.beta2"]:
         if not 0.0 <= flat[key] < 1.0:
             raise UserError(f"config key {key!r} must lie in [0, 1); got {flat[key]!r}")

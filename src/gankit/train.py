@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,8 @@ from gankit.systems import system_class
 from gankit.systems.gan import (grid_columns, grid_labels, labels_for, make_optimizer, random_labels,  # noqa: F401
                                 schedule, scores_independently, uses_convolutions)
 from gankit.training.loop import Cadence, fit, open_run
-from gankit.training.runtime import native_bf16, next_run_dir, resolve_device, resolve_precision, set_threads  # noqa: F401
+from gankit.training.runtime import _DEFAULT_THREADS, set_threads
+from gankit.training.runtime import native_bf16, next_run_dir, resolve_device, resolve_precision  # noqa: F401
 from gankit.training.sampler import BatchSampler  # noqa: F401
 
 
@@ -54,7 +56,8 @@ class TrainResult:
 
 
 def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume: str | os.PathLike | None = None,
-          steps: int | None = None, progress: bool = True, report: bool = True) -> TrainResult:
+          steps: int | None = None, progress: bool = True, report: bool = True,
+          threads: int | None = None) -> TrainResult:
     """Train the system the config names (a GAN by Algorithm 1 by default) and return where its results are.
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) it trains data-parallel with
@@ -66,6 +69,8 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
         out: parent folder of the new run directory ``out/NNNNN-<preset>``.
         resume: a run directory (or checkpoint) to continue in place.
         steps: total steps to reach, overriding ``cfg.train.steps`` (e.g. to extend a resumed run).
+        threads: intra-op threads, overriding ``cfg.train.threads``; also when resuming, where it is the one
+            setting besides ``steps`` that may change (it changes the float sums' rounding from there on).
         progress: show a progress bar on stderr.
         report: write ``report.html`` into the run directory at the end.
 
@@ -87,6 +92,12 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
         if steps <= 0:
             raise UserError(f"--steps must be a positive integer; got {steps}")
         cfg = validate(from_dict({**to_dict(cfg), "train": {**to_dict(cfg.train), "steps": steps}}))
+    if threads is not None:
+        if threads < 0:
+            raise UserError(f"--threads must be 0 (auto: one per idle core) or a positive number; got {threads}")
+        cfg = validate(from_dict({**to_dict(cfg), "train": {**to_dict(cfg.train), "threads": threads}}))
+        if state is not None and threads > 0:
+            state.setdefault("extra", {}).pop("threads", None)
     if state is not None and int(state["step"]) >= cfg.train.steps:
         raise UserError(f"{str(resume)!r} is already at step {state['step']}; pass --steps above it to train on")
     if cfg.model in I2I_SYSTEMS and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # started by torchrun
@@ -102,7 +113,11 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
 def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, world: distributed.World,
            device: torch.device, report: bool = True) -> TrainResult:
     t = cfg.train
-    set_threads(t.threads)
+    stored = (state.get("extra") or {}).get("threads") if state is not None else None
+    threads, why = set_threads(t.threads, stored, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    if progress and world.main and device.type == "cpu" and why.endswith("idle") and threads < _DEFAULT_THREADS:
+        print(f"gankit: training on {threads} thread{'s' if threads > 1 else ''}: {why}, the rest busy "
+              f"(train.threads=N chooses)", file=sys.stderr)
     if cfg.model in I2I_SYSTEMS:
         from gankit.systems import i2i
 

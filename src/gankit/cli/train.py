@@ -45,13 +45,16 @@ PRECISION = click.Choice(["auto", "fp32", "bf16"])
 @click.option("--out", default="runs", show_default=True, help="Folder that receives the run directory.")
 @click.option("--resume", default=None, metavar="RUN_DIR", help="Continue the run in RUN_DIR from its checkpoint.")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N; sets train.device.")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads; sets train.threads (0, the default: one per core idle at the start). "
+                   "Also with --resume.")
 @click.option("--dry-run", is_flag=True, help="Print the resolved config and the data's shape, then stop.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--precision", type=PRECISION, default=None,
               help="Matmul precision: bf16 autocast or fp32; sets train.precision (default auto: bf16 where native).")
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
-def train(preset, config_file, data_name, overrides, steps, seed, out, resume, device, dry_run, quiet, precision,
-          compile_):
+def train(preset, config_file, data_name, overrides, steps, seed, out, resume, device, threads, dry_run, quiet,
+          precision, compile_):
     """Train a GAN (Algorithm 1 of Goodfellow et al. 2014), the VAE or an image-to-image system (the
     preset's model) and write a run directory.
 
@@ -65,9 +68,9 @@ def train(preset, config_file, data_name, overrides, steps, seed, out, resume, d
     if resume is not None:
         if (data_name or overrides or seed is not None or precision is not None or compile_ is not None
                 or preset or config_file or device):
-            raise UserError("--resume continues a run with its own config; only --steps may change "
+            raise UserError("--resume continues a run with its own config; only --steps and --threads may change "
                             "(drop --preset/--config/--data/--set/--seed/--device/--precision/--compile)")
-        result = run_train(resume=resume, steps=steps, progress=not quiet)
+        result = run_train(resume=resume, steps=steps, progress=not quiet, threads=threads)
     else:
         extra = list(overrides)
         if data_name is not None:
@@ -78,6 +81,8 @@ def train(preset, config_file, data_name, overrides, steps, seed, out, resume, d
             extra.append(f"train.seed={seed}")
         if device is not None:
             extra.append(f"train.device={json.dumps(device)}")
+        if threads is not None:
+            extra.append(f"train.threads={threads}")
         if preset and config_file:
             raise UserError("give --preset or --config, not both (a config file holds a whole run config)")
         base = _read_config(config_file, load_json) if config_file else load_preset(preset or "quick")

@@ -107,6 +107,14 @@ def open_run(out: str | os.PathLike, name: str, config: dict[str, Any],
     return run_dir
 
 
+def _state(system: System, step: int) -> dict:
+    """The system's checkpoint state, with the engine's own record: the intra-op thread count the run trained
+    with (resuming with ``train.threads=0`` keeps it, so the float sums split the same way)."""
+    state = system.state(step)
+    state.setdefault("extra", {})["threads"] = torch.get_num_threads()
+    return state
+
+
 def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: distributed.World | None = None,
         progress: bool = True, hint: str = "try a lower learning rate", report: bool = True,
         tensorboard: bool = False) -> FitResult:
@@ -198,7 +206,7 @@ def _fit(system: System, run_dir: Path, c: Cadence, step: int, world: distribute
             if step % c.ckpt_every == 0 and step < c.steps:
                 system.sync()
                 if world.main:
-                    ckpt.save_checkpoint(path, system.state(step))
+                    ckpt.save_checkpoint(path, _state(system, step))
 
         # Done or interrupted: write everything at the step reached.
         means = log.flush()
@@ -206,7 +214,7 @@ def _fit(system: System, run_dir: Path, c: Cadence, step: int, world: distribute
         system.sync()
         if world.main:
             picture = system.snapshot(run_dir, step)
-            ckpt.save_checkpoint(path, system.state(step))
+            ckpt.save_checkpoint(path, _state(system, step))
             if board is not None:
                 board.scalars(means, step)
                 board.picture(picture, step)

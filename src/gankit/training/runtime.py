@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -25,8 +26,8 @@ from torch import nn
 
 from gankit.errors import UserError
 
-__all__ = ["resolve_device", "native_bf16", "resolve_precision", "set_threads", "adam_or_sgd", "lr_at",
-           "next_run_dir", "grad_norm", "StopFlag"]
+__all__ = ["resolve_device", "native_bf16", "resolve_precision", "set_threads", "resolve_threads", "idle_cores",
+           "adam_or_sgd", "lr_at", "next_run_dir", "grad_norm", "StopFlag"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -70,10 +71,80 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return name
 
 
-def set_threads(threads: int) -> None:
-    """``train.threads``: torch's intra-op threads; 0 keeps PyTorch's choice (one per core)."""
-    if threads > 0:
-        torch.set_num_threads(threads)
+def _cpu_times(cpus: set[int]) -> dict[int, tuple[int, int]] | None:
+    """(busy, total) jiffies of each CPU in ``cpus`` from /proc/stat; None where there is no /proc/stat."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    times = {}
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+            v = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+            times[int(name[3:])] = (sum(v) - v[3] - v[4], sum(v))
+    return times or None
+
+
+def idle_cores(sample_s: float = 0.25) -> float | None:
+    """How many of this process's CPUs were idle over the next ``sample_s`` seconds (a float: two half-busy
+    cores count as one idle core); None where /proc/stat cannot be read (not Linux).
+
+    Measured while this process sleeps, so it counts what other processes leave free.
+    """
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    before = _cpu_times(cpus)
+    if before is None:
+        return None
+    time.sleep(sample_s)
+    after = _cpu_times(cpus) or {}
+    idle = 0.0
+    for cpu, (busy0, total0) in before.items():
+        busy1, total1 = after.get(cpu, (busy0, total0))
+        if total1 > total0:
+            idle += 1.0 - (busy1 - busy0) / (total1 - total0)
+        else:  # no tick counted on this CPU in the sample: treat it as idle
+            idle += 1.0
+    return idle
+
+
+def resolve_threads(requested: int, stored: int | None = None, local_procs: int = 1) -> tuple[int, str]:
+    """``train.threads`` -> (intra-op threads to use, why), the policy of docs/speed.md "Steady on a busy machine".
+
+    A positive ``requested`` is used as given. ``0`` (auto) takes, in order: the count a resumed run
+    trained with (``stored``, so that resuming stays bitwise: the thread count changes how float sums are
+    split), ``OMP_NUM_THREADS`` when it is set, and otherwise one thread per core that other processes
+    leave idle, shared among the ``local_procs`` processes of this machine, at least 1 and at most
+    PyTorch's own default (one per physical core). Intra-op threads spin at every barrier, so a thread
+    that has to share a core with another busy process stalls all the others: on 2 cores beside one busy
+    process, 2 threads ran tutorial-mlp at 28% of the quiet speed and 1 thread at 87%
+    (benchmarks/contention.py).
+    """
+    if requested > 0:
+        return requested, "train.threads"
+    ceiling = _DEFAULT_THREADS
+    if stored:
+        return min(int(stored), max(ceiling, 1)), "the count the run was trained with"
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env), "OMP_NUM_THREADS"
+    idle = idle_cores()
+    if idle is None:
+        return ceiling, "PyTorch's default"
+    n = max(1, min(ceiling, int(idle + 0.3) // max(local_procs, 1)))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return n, f"{idle:.1f} of {cores} cores idle"
+
+
+_DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's choice at import: one per physical core
+
+
+def set_threads(requested: int, stored: int | None = None, local_procs: int = 1) -> tuple[int, str]:
+    """Resolve ``train.threads`` (:func:`resolve_threads`) and apply it to torch; returns (threads, why)."""
+    n, why = resolve_threads(requested, stored, local_procs)
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return n, why
 
 
 def adam_or_sgd(name: str, params, lr: float, betas: tuple[float, float] = (0.5, 0.999),
