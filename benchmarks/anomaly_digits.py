@@ -36,7 +36,7 @@ def run_class(c: int, steps: int, encoder_steps: int, anogan_steps: int, out: st
     test = build_dataset(DataConfig(name="digits"), "test")
     normal = [k for k in range(10) if k != c]
     t0 = time.perf_counter()
-    res = fit("quick", normal, out=out, overrides=DIGITS_OVERRIDES, steps=steps, encoder_steps=encoder_steps)
+    res = fit("quick-mlp", normal, out=out, overrides=DIGITS_OVERRIDES, steps=steps, encoder_steps=encoder_steps)
     fit_s = time.perf_counter() - t0
     m = res.model
     y = (test.y == c).numpy().astype(int)

@@ -1,7 +1,7 @@
-"""Does bf16 cost quality? The `ring8` and `quick` presets trained in fp32 and in bf16, seed by seed.
+"""Does bf16 cost quality? The `ring8` and `quick-mlp` presets trained in fp32 and in bf16, seed by seed.
 
 ring8 is scored by mode coverage (the VEEGAN / PacGAN protocol of benchmarks/mode_collapse.py:
-2,500 samples, modes covered, high-quality share, KL), quick by the digit metrics of
+2,500 samples, modes covered, high-quality share, KL), quick-mlp by the digit metrics of
 benchmarks/image_presets.py (digits FID of 10,000 samples against mnist-5k's test digits, classes
 covered, class KL). Each run appends one JSON line to --results; --table prints the comparison
 (mean ± standard error over seeds) from one or more results files.
@@ -27,7 +27,7 @@ from gankit.train import train
 
 COLUMNS = {  # preset: [(record key, column title, digits)]
     "ring8": [("modes", "modes (of 8)", 2), ("hq", "high quality %", 1), ("kl", "KL", 3)],
-    "quick": [("fid", "digits FID", 1), ("classes", "classes (of 10)", 1), ("class_kl", "class KL", 3)],
+    "quick-mlp": [("fid", "digits FID", 1), ("classes", "classes (of 10)", 1), ("class_kl", "class KL", 3)],
 }
 
 
@@ -66,7 +66,7 @@ def print_table(records: list[dict]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--presets", default="ring8,quick")
+    ap.add_argument("--presets", default="ring8,quick-mlp")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0)

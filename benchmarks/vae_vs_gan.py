@@ -1,7 +1,7 @@
 """VAE vs GAN with the same nets: the numbers, grids and table of docs/vae.md.
 
-Trains ``vae-mnist`` (a VAE, Kingma & Welling 2014, whose decoder is quick's G and whose encoder is
-quick's D body) and ``quick`` (the GAN with those nets) on mnist-5k for each seed, then scores each
+Trains ``vae-mnist`` (a VAE, Kingma & Welling 2014, whose decoder is quick-mlp's G and whose encoder is
+quick-mlp's D body) and ``quick-mlp`` (the GAN with those nets) on mnist-5k for each seed, then scores each
 run's G_ema exactly as ``gankit eval RUN --metrics fid,pr,dc,classes`` does, with the digits
 classifier's features (10,000 samples against the 1,000 test digits): FID, precision/recall,
 density/coverage and the classifier's class coverage. It adds one direct measure of blur: the
@@ -30,12 +30,13 @@ from gankit.generate import generate, load_generator
 from image_presets import mean_se, run_one, save_grid  # benchmarks/image_presets.py: train + gankit eval
 from gankit.metrics.image_stats import grey_share
 
-PRESETS = ["vae-mnist", "quick"]
+PRESETS = ["vae-mnist", "quick-mlp"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets (default vae-mnist,quick)")
+    ap.add_argument("--presets", default=",".join(PRESETS),
+                    help="comma-separated presets (default vae-mnist,quick-mlp)")
     ap.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 per preset (default 2)")
     ap.add_argument("--n", type=int, default=10_000, help="generated samples per evaluation (default 10,000)")
     ap.add_argument("--out", default="", help="parent folder of the run directories (default a temporary folder)")

@@ -21,7 +21,7 @@ def zero_run(tmp_path_factory):
     """A tiny GAN + encoder on the digit 0 only (the normal class); everything else is anomalous."""
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("anomaly")
-    return fit("quick", "0", out=out, overrides=DIGITS_OVERRIDES, steps=300, encoder_steps=300)
+    return fit("quick-mlp", "0", out=out, overrides=DIGITS_OVERRIDES, steps=300, encoder_steps=300)
 
 
 def _digits(split):
@@ -49,7 +49,7 @@ def test_planted_anomalies_rank_above_normal_data(zero_run):
 
 
 def test_anogan_score_formula_at_a_fixed_z():
-    cfg = apply_overrides(load_preset("quick"), list(DIGITS_OVERRIDES))
+    cfg = apply_overrides(load_preset("quick-mlp"), list(DIGITS_OVERRIDES))
     torch.manual_seed(0)
     G, D = build_generator(cfg, (1, 8, 8)).eval(), build_discriminator(cfg, (1, 8, 8)).eval()
     x, z = _digits("test").x[:5], torch.randn(5, cfg.z_dim)
@@ -73,7 +73,7 @@ def test_anogan_score_formula_at_a_fixed_z():
 
 
 def test_d_features_refuse_a_conditional_d():
-    cfg = apply_overrides(load_preset("quick"), list(DIGITS_OVERRIDES) + ["c_dim=10"])
+    cfg = apply_overrides(load_preset("quick-mlp"), list(DIGITS_OVERRIDES) + ["c_dim=10"])
     D = build_discriminator(cfg, (1, 8, 8))
     user_error(lambda: d_features(D, torch.zeros(2, 1, 8, 8)), "unconditional")
 
@@ -96,8 +96,8 @@ def test_encoder_file_round_trip(zero_run):
 def test_bad_options():
     user_error(lambda: parse_classes("0,x"), "--normal-classes")
     assert parse_classes("3,1,1") == [1, 3] and parse_classes(None) is None
-    user_error(lambda: fit("quick", "0,12", out="/tmp/never", overrides=DIGITS_OVERRIDES), "unknown class 12")
-    user_error(lambda: fit("quick", list(range(10)), out="/tmp/never", overrides=DIGITS_OVERRIDES), "every class")
+    user_error(lambda: fit("quick-mlp", "0,12", out="/tmp/never", overrides=DIGITS_OVERRIDES), "unknown class 12")
+    user_error(lambda: fit("quick-mlp", list(range(10)), out="/tmp/never", overrides=DIGITS_OVERRIDES), "every class")
     user_error(lambda: load_anomaly("/nonexistent-run"), ANOMALY_NAME)
 
 

@@ -18,13 +18,13 @@ TINY = ["data.name=digits", "train.steps=4", "train.batch=16", "train.snapshot_e
 
 @pytest.fixture(scope="module")
 def cond_run(tmp_path_factory):
-    cfg = apply_overrides(load_preset("quick"), TINY + ["c_dim=10"])
+    cfg = apply_overrides(load_preset("quick-mlp"), TINY + ["c_dim=10"])
     return train(cfg, out=tmp_path_factory.mktemp("cgan"), progress=False).run_dir
 
 
 @pytest.fixture(scope="module")
 def plain_run(tmp_path_factory):
-    cfg = apply_overrides(load_preset("quick"), TINY)
+    cfg = apply_overrides(load_preset("quick-mlp"), TINY)
     return train(cfg, out=tmp_path_factory.mktemp("gan"), progress=False).run_dir
 
 

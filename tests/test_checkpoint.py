@@ -53,7 +53,7 @@ def test_the_system_of_a_checkpoint_new_and_of_gankit_0_1(tmp_path):
 
     assert system_of({"system": "cyclegan", "config": {}}) == "cyclegan"
     assert system_of({"config": {"model": "vae"}}) == "vae"  # a VAE checkpoint of gankit 0.1: no system field
-    assert system_of({"config": {"preset": "quick"}}) == "gan"  # a GAN checkpoint of gankit 0.1
+    assert system_of({"config": {"preset": "quick-mlp"}}) == "gan"  # a GAN checkpoint of gankit 0.1
 
 
 def test_sampling_an_image_to_image_run_says_what_to_use_in_one_line(tmp_path, capsys):

@@ -15,8 +15,9 @@ from PIL import Image
 from gankit.checkpoint import load_checkpoint
 from helpers import run_cli as run
 
-TINY = ["--data", "digits", "--set", "G.hidden=[32]", "--set", "D.hidden=[32]", "--set", "z_dim=8",
-        "--set", "train.batch=16", "--set", "train.snapshot_every=10", "--set", "train.grid=16", "--quiet"]
+TINY = ["--preset", "quick-mlp", "--data", "digits", "--set", "G.hidden=[32]", "--set", "D.hidden=[32]",
+        "--set", "z_dim=8", "--set", "train.batch=16", "--set", "train.snapshot_every=10", "--set", "train.grid=16",
+        "--quiet"]
 
 
 def assert_one_line_error(code, err, needle):
@@ -30,7 +31,7 @@ def assert_one_line_error(code, err, needle):
 def test_train_then_sample_png_and_npz(tmp_path, capsys):
     code, out, err = run(["train", *TINY, "--steps", "12", "--out", str(tmp_path)], capsys)
     assert code == 0, err
-    run_dir = tmp_path / "00000-quick"
+    run_dir = tmp_path / "00000-quick-mlp"
     assert f"run directory: {run_dir}" in out and "samples:" in out
     assert not out.startswith("{")  # the resolved config goes to config.json, not to the terminal
     assert json.loads((run_dir / "config.json").read_text())["train"]["steps"] == 12
@@ -53,7 +54,7 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 
 def test_listings(capsys):
     code, out, _ = run(["presets"], capsys)
-    assert code == 0 and all(p in out for p in ("quick", "paper-mnist", "tutorial-mlp"))
+    assert code == 0 and all(p in out for p in ("quick-mlp", "paper-mnist", "tutorial-mlp"))
     code, out, _ = run(["datasets"], capsys)
     assert code == 0 and all(d in out for d in ("digits", "mnist-5k", "ring8", "grid25", "gauss1d", "mnist", "cifar10"))
     code, out, _ = run(["--help"], capsys)
@@ -119,7 +120,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, capsys):
     common = [*TINY, "--set", "train.log_every=1", "--set", "train.ckpt_every=100000", "--set", "train.threads=1",
               "--steps", "1000"]
     p = _gankit("train", *common, "--out", str(tmp_path / "a"))
-    stats = tmp_path / "a" / "00000-quick" / "stats.jsonl"
+    stats = tmp_path / "a" / "00000-quick-mlp" / "stats.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (stats.exists() and len(stats.read_text().splitlines()) >= 30):
         time.sleep(0.05)
@@ -127,14 +128,14 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, capsys):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
     assert "Traceback" not in err and "interrupted at step" in err and "--resume" in err
-    stopped = load_checkpoint(tmp_path / "a" / "00000-quick")
+    stopped = load_checkpoint(tmp_path / "a" / "00000-quick-mlp")
     assert 30 <= stopped["step"] < 1000
 
-    p = _gankit("train", "--resume", str(tmp_path / "a" / "00000-quick"), "--quiet")
+    p = _gankit("train", "--resume", str(tmp_path / "a" / "00000-quick-mlp"), "--quiet")
     assert p.wait(timeout=300) == 0
     p = _gankit("train", *common, "--out", str(tmp_path / "b"))
     assert p.wait(timeout=300) == 0
-    a, b = load_checkpoint(tmp_path / "a" / "00000-quick"), load_checkpoint(tmp_path / "b" / "00000-quick")
+    a, b = load_checkpoint(tmp_path / "a" / "00000-quick-mlp"), load_checkpoint(tmp_path / "b" / "00000-quick-mlp")
     assert a["step"] == b["step"] == 1000
     a, b = a["nets"], b["nets"]
     for part in ("G", "D", "G_ema"):
@@ -148,9 +149,9 @@ def test_train_reads_a_config_file_and_a_device(tmp_path, capsys):
     assert "gankit train:" not in out  # --quiet: only what was written
     loud = [a for a in TINY if a != "--quiet"]
     code, out, err = run(["train", *loud, "--steps", "2", "--out", str(tmp_path / "c")], capsys)
-    assert code == 0 and out.splitlines()[0] == ("gankit train: quick (gan) on digits, 2 steps of batch 16; the "
+    assert code == 0 and out.splitlines()[0] == ("gankit train: quick-mlp (gan) on digits, 2 steps of batch 16; the "
                                                  "resolved config goes to the run's config.json (--dry-run prints it)")
-    first = tmp_path / "a" / "00000-quick" / "config.json"
+    first = tmp_path / "a" / "00000-quick-mlp" / "config.json"
     code, out, err = run(["train", "--config", str(first), "--steps", "4", "--device", "cpu", "--dry-run"], capsys)
     assert code == 0, err
     again = json.loads(out[: out.index("\ndata:")])
@@ -170,7 +171,7 @@ def test_train_reads_a_config_file_and_a_device(tmp_path, capsys):
 def test_sample_seeds_give_one_image_per_seed_and_a_device(tmp_path, capsys):
     code, _, err = run(["train", *TINY, "--steps", "2", "--out", str(tmp_path)], capsys)
     assert code == 0, err
-    run_dir = tmp_path / "00000-quick"
+    run_dir = tmp_path / "00000-quick-mlp"
     code, out, err = run(["sample", str(run_dir), "--seeds", "0-5", "--out", str(tmp_path / "a.npz")], capsys)
     assert code == 0 and "wrote 6 samples" in out, err
     code, _, _ = run(["sample", str(run_dir), "--seeds", "3,5", "--device", "cpu", "--out", str(tmp_path / "b.npz")],

@@ -23,7 +23,8 @@ def two_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     runs = []
     for seed in (0, 1):
-        cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
+        cfg = apply_overrides(load_preset("quick-mlp"), [
+            "data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
                                                      "train.steps=12", "train.batch=16", "train.log_every=3",
                                                      "train.snapshot_every=6", f"train.seed={seed}", "train.grid=16"])
         runs.append(train(cfg, out=out, progress=False, report=False).run_dir)

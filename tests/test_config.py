@@ -9,8 +9,22 @@ from gankit.errors import UserError
 
 def test_required_presets_exist_with_descriptions():
     presets = list_presets()
-    for name in ("quick", "paper-mnist", "tutorial-mlp", "ring8"):
+    for name in ("quick", "quick-mlp", "paper-mnist", "tutorial-mlp", "ring8"):
         assert name in presets and presets[name]
+
+
+def test_the_default_preset_is_the_conditional_dcgan_and_the_cli_uses_it(capsys):
+    import json
+
+    from helpers import run_cli
+
+    cfg = load_preset("quick")
+    assert (cfg.model, cfg.c_dim, cfg.G.arch, cfg.D.arch, cfg.D.cond) == ("gan", 10, "dcgan", "dcgan", "projection")
+    assert cfg.data.name == "mnist-5k" and cfg.train.steps == 4000
+    code, out, err = run_cli(["train", "--dry-run"], capsys)
+    assert code == 0, err
+    printed = json.loads(out[:out.rindex("}") + 1])
+    assert printed["preset"] == "quick" and printed["c_dim"] == 10
 
 
 def test_paper_preset_has_the_reference_numbers():
@@ -74,4 +88,4 @@ def test_the_model_choices_come_from_the_systems_registry():
     for name in SYSTEMS:
         assert system_class(name).__module__ == SYSTEMS[name][0]
     with pytest.raises(UserError, match="'model' must be one of " + ", ".join(SYSTEMS)):
-        apply_overrides(load_preset("quick"), ["model=stylegan"])
+        apply_overrides(load_preset("quick-mlp"), ["model=stylegan"])

@@ -98,7 +98,7 @@ TINY_COND = ["data.name=digits", "c_dim=10", "z_dim=8", "G.hidden=[32]", "D.hidd
 
 
 def test_conditional_training_and_class_sampling(tmp_path):
-    cfg = apply_overrides(load_preset("quick"), TINY_COND)
+    cfg = apply_overrides(load_preset("quick-mlp"), TINY_COND)
     r = train(cfg, out=tmp_path, progress=False)
     G, _, _ = load_generator(r.run_dir)
     assert G.c_dim == 10
@@ -119,7 +119,7 @@ def test_conditional_needs_labels(tmp_path):
 
 
 def test_class_option_on_unconditional_G(tmp_path):
-    cfg = apply_overrides(load_preset("quick"), TINY_COND[:1] + TINY_COND[2:])
+    cfg = apply_overrides(load_preset("quick-mlp"), TINY_COND[:1] + TINY_COND[2:])
     r = train(cfg, out=tmp_path, progress=False)
     with pytest.raises(UserError, match="needs a conditional generator"):
         sample(r.run_dir, n=4, out=tmp_path / "x.png", c=1)

@@ -139,7 +139,7 @@ def test_training_augments_every_input_of_D_in_the_D_and_the_G_step(monkeypatch,
     # The augmentation is replaced by one that marks its output (keeping the graph), and a hook on D records
     # every input D receives and whether D is being trained (the D step) or frozen (the G step).
     monkeypatch.setattr(gan_module, "apply_augment", lambda x, params: x * 0 + MARK)
-    cfg = apply_overrides(load_preset("quick"), TINY + ["loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=1",
+    cfg = apply_overrides(load_preset("quick-mlp"), TINY + ["loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=1",
                                                         "loss.r2_gamma=1", f"loss.augment={augment}"])
     system = GANSystem(cfg, build_dataset(cfg.data, "train"), World(), torch.device("cpu"))
     system.penalties_share_pass = share  # False: R1 and R2 take passes of their own (as with a compiled D)
@@ -164,9 +164,11 @@ def test_resume_with_augmentation_and_ada_is_bitwise_exact(tmp_path):
     extra = TINY + ["loss.augment=translation,cutout", "loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r2_gamma=1",
                     "loss.ada_target=0.6", "loss.ada_kimg=0.256", "train.log_every=1", "train.snapshot_every=8",
                     "train.ckpt_every=8", "train.grid=16"]
-    full = train(apply_overrides(load_preset("quick"), extra + ["train.steps=8"]), out=tmp_path / "full", report=False,
+    full = train(apply_overrides(load_preset("quick-mlp"), extra + ["train.steps=8"]), out=tmp_path / "full",
+                 report=False,
                  progress=False)
-    half = train(apply_overrides(load_preset("quick"), extra + ["train.steps=3"]), out=tmp_path / "half", report=False,
+    half = train(apply_overrides(load_preset("quick-mlp"), extra + ["train.steps=3"]), out=tmp_path / "half",
+                 report=False,
                  progress=False)
     resumed = train(resume=half.run_dir, steps=8, progress=False, report=False)
     a, b = load_checkpoint(full.run_dir), load_checkpoint(resumed.run_dir)

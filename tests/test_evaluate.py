@@ -24,7 +24,7 @@ def ring_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8",
+    cfg = apply_overrides(load_preset("quick-mlp"), ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8",
                                                  "train.steps=30", "train.batch=32"])
     return train(cfg, out=tmp_path_factory.mktemp("digits"), progress=False).run_dir
 

@@ -22,7 +22,7 @@ def runs(tmp_path_factory):
         return train(cfg, out=out, progress=False, report=False).run_dir
 
     return {
-        "images": run("quick", "train.steps=2", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8"),
+        "images": run("quick-mlp", "train.steps=2", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8"),
         "conditional": run("cgan-mnist", "train.steps=2", "G.base_channels=8", "D.base_channels=8", "z_dim=8"),
         "vectors": run("ring8", "train.steps=2", "data.toy_n=200"),
         "uniform": run("gauss1d", "train.steps=2", "data.toy_n=200"),

@@ -49,13 +49,13 @@ CASES = [
     ["anomaly", "score", R, "test:0-9"], ["export", R, "--out", f"{T}/G.txt"], ["export", R, "--out", f"{T}/a_file"],
     ["report", f"{T}/missing"], ["theory", "fig9"], ["translate", "apply", R, "task:test", "--out", f"{T}/o"],
     ["translate", "train", "--system", "cyclegan", "--set", "cyclegan.history=-1"],
-    ["translate", "train", "--preset", "quick"], ["bench", "--preset", "nope"], ["no-such-command"],
+    ["translate", "train", "--preset", "quick-mlp"], ["bench", "--preset", "nope"], ["no-such-command"],
 ]
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
+    cfg = apply_overrides(load_preset("quick-mlp"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
                                                  "train.steps=2", "train.batch=16", "train.precision=fp32"])
     run = train(cfg, out=tmp_path_factory.mktemp("ref"), progress=False, report=False).run_dir
     scratch = tmp_path_factory.mktemp("scratch")

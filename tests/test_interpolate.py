@@ -93,7 +93,7 @@ def test_interpolate_bad_input():
 def _small_g(dist, c_dim=0, seed=0):
     """A random, injective gankit MLP generator: z4 -> 32 leaky ReLU -> 64 tanh (8x8 images)."""
     torch.manual_seed(seed)
-    cfg = apply_overrides(load_preset("quick"), ["z_dim=4", "G.hidden=[32]", f"z_dist={dist}", f"c_dim={c_dim}"])
+    cfg = apply_overrides(load_preset("quick-mlp"), ["z_dim=4", "G.hidden=[32]", f"z_dist={dist}", f"c_dim={c_dim}"])
     G = build_generator(cfg, (1, 8, 8))
     G.z_dist = dist
     return G
@@ -159,7 +159,7 @@ def test_latent_paths_tiles():
 
 
 def _tiny_run(tmp_path_factory, *overrides):
-    cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8",
+    cfg = apply_overrides(load_preset("quick-mlp"), ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8",
                                                  "train.batch=16", "train.steps=30", "train.snapshot_every=30",
                                                  "train.grid=16", *overrides])
     return train(cfg, out=tmp_path_factory.mktemp("runs"), progress=False).run_dir
@@ -213,7 +213,7 @@ def test_cli_random_pairs_png_and_npz(digits_run, tmp_path, capsys):
 
 
 def test_cli_between_real(digits_run, tmp_path, capsys):
-    test = build_dataset(apply_overrides(load_preset("quick"), ["data.name=digits"]).data, "test")
+    test = build_dataset(apply_overrides(load_preset("quick-mlp"), ["data.name=digits"]).data, "test")
     args = ["interpolate", str(digits_run), "--steps", "5", "--between-real", "4", "11", "--invert-steps", "100",
             "--restarts", "2"]
     code, out, err = _run(args + ["--out", str(tmp_path / "r.png")], capsys)

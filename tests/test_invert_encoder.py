@@ -14,14 +14,14 @@ from helpers import run_cli, user_error
 
 def _small_g(seed=0):
     torch.manual_seed(seed)
-    cfg = apply_overrides(load_preset("quick"), ["z_dim=4", "G.hidden=[32]"])
+    cfg = apply_overrides(load_preset("quick-mlp"), ["z_dim=4", "G.hidden=[32]"])
     G = build_generator(cfg, (1, 8, 8)).eval()
     G.z_dist = "normal"
     return G
 
 
 def _tiny_run(tmp_path_factory, *extra):
-    cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8",
+    cfg = apply_overrides(load_preset("quick-mlp"), ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8",
                                                  "train.batch=16", "train.steps=30", "train.snapshot_every=30",
                                                  "train.grid=16", "train.threads=1", *extra])
     return train(cfg, out=tmp_path_factory.mktemp("runs"), progress=False).run_dir

@@ -21,7 +21,8 @@ def _small(c_dim=0, seed=0, d_arch="mlp"):
     """A random injective MLP G (z4 -> 32 -> 8x8 tanh) and a small D for the same images."""
     torch.manual_seed(seed)
     extra = ["D.arch=dcgan", "D.base_channels=4"] if d_arch == "dcgan" else []
-    cfg = apply_overrides(load_preset("quick"), ["z_dim=4", "G.hidden=[32]", "D.hidden=[16]", f"c_dim={c_dim}", *extra])
+    cfg = apply_overrides(load_preset("quick-mlp"), [
+        "z_dim=4", "G.hidden=[32]", "D.hidden=[16]", f"c_dim={c_dim}", *extra])
     G, D = build_generator(cfg, (1, 8, 8)), build_discriminator(cfg, (1, 8, 8))
     G.z_dist = "normal"
     return G.eval(), D.eval()
@@ -108,7 +109,7 @@ def test_parse_operand():
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8",
+    cfg = apply_overrides(load_preset("quick-mlp"), ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8",
                                                  "train.batch=16", "train.steps=30", "train.snapshot_every=30",
                                                  "train.grid=16"])
     return train(cfg, out=tmp_path_factory.mktemp("runs"), progress=False).run_dir
@@ -116,7 +117,7 @@ def digits_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def digits_test():
-    return build_dataset(apply_overrides(load_preset("quick"), ["data.name=digits"]).data, "test")
+    return build_dataset(apply_overrides(load_preset("quick-mlp"), ["data.name=digits"]).data, "test")
 
 
 def _tiles(path, rows, cols, side=8):
@@ -323,7 +324,7 @@ def test_load_discriminator(digits_run):
 
 
 def test_conditional_generator(tmp_path_factory, tmp_path, digits_test, capsys):
-    cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
+    cfg = apply_overrides(load_preset("quick-mlp"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
                                                  "c_dim=10", "train.batch=16", "train.steps=5",
                                                  "train.snapshot_every=5", "train.grid=10"])
     run = train(cfg, out=tmp_path_factory.mktemp("cruns"), progress=False).run_dir

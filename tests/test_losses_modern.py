@@ -109,7 +109,7 @@ TINY = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8", "train.
 
 
 def tiny(*extra):
-    return apply_overrides(load_preset("quick"), TINY + list(extra))
+    return apply_overrides(load_preset("quick-mlp"), TINY + list(extra))
 
 
 @pytest.mark.parametrize("extra,penalty", [

@@ -39,7 +39,7 @@ def test_gankit_eval_reports_it_with_the_inception_network(tmp_path):
     from gankit.features.inception_net import InceptionV3FID
     from gankit.train import train
 
-    cfg = apply_overrides(load_preset("quick"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
+    cfg = apply_overrides(load_preset("quick-mlp"), ["data.name=digits", "G.hidden=[16]", "D.hidden=[16]", "z_dim=4",
                                                  "train.steps=2", "train.batch=16", "train.precision=fp32"])
     run = train(cfg, out=tmp_path, progress=False, report=False).run_dir
     torch.manual_seed(0)

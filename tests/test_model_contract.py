@@ -46,7 +46,7 @@ SHAPE = (1, 8, 8)
 
 
 def _cfg(extra):
-    return apply_overrides(load_preset("quick"), ["z_dim=4", "D.hidden=[16, 8]", *extra])
+    return apply_overrides(load_preset("quick-mlp"), ["z_dim=4", "D.hidden=[16, 8]", *extra])
 
 
 @pytest.mark.parametrize("name", list(D_VARIANTS))

@@ -9,7 +9,7 @@ from gankit.models import build_discriminator, build_generator, sample_z
 from gankit.models.mlp import Maxout
 
 
-@pytest.mark.parametrize("preset", ["quick", "paper-mnist", "tutorial-mlp"])
+@pytest.mark.parametrize("preset", ["quick-mlp", "paper-mnist", "tutorial-mlp"])
 def test_same_call_and_shapes(preset):
     cfg = load_preset(preset)
     G, D = build_generator(cfg, (1, 28, 28)), build_discriminator(cfg, (1, 28, 28))
@@ -50,7 +50,7 @@ def test_uniform_noise_has_unit_variance():
 
 
 def test_wrong_input_shape_and_labels_are_user_errors():
-    cfg = load_preset("quick")
+    cfg = load_preset("quick-mlp")
     G, D = build_generator(cfg, (1, 28, 28)), build_discriminator(cfg, (1, 28, 28))
     with pytest.raises(UserError, match=r"z must have shape \[N, 64\]"):
         G(torch.randn(2, 3))

@@ -319,7 +319,7 @@ def trained_run(tmp_path_factory):
     from gankit.config import apply_overrides, load_preset
     from gankit.train import train
 
-    cfg = apply_overrides(load_preset("quick"), [
+    cfg = apply_overrides(load_preset("quick-mlp"), [
         "data.name=digits", "G.hidden=[64]", "D.hidden=[64]", "z_dim=16", "train.batch=32", "train.steps=30",
         "train.snapshot_every=10", "train.log_every=5", "train.grid=36"])
     res = train(cfg, out=tmp_path_factory.mktemp("runs"), progress=False)

@@ -80,7 +80,7 @@ def test_without_zero_last_the_branches_are_drawn_small():
 
 @pytest.mark.parametrize("spectral", [False, True])
 def test_gradients_are_finite_and_reach_the_last_layers(spectral):
-    cfg = apply_overrides(load_preset("quick"), ["z_dim=8", "c_dim=4", "G.arch=resnet", "D.arch=resnet",
+    cfg = apply_overrides(load_preset("quick-mlp"), ["z_dim=8", "c_dim=4", "G.arch=resnet", "D.arch=resnet",
                                                  "G.base_channels=8", "D.base_channels=8", "D.cond=projection",
                                                  f"D.spectral_norm={str(spectral).lower()}"])
     torch.manual_seed(0)
@@ -123,7 +123,7 @@ def test_init_fixup_touches_only_the_blocks():
 
 
 def test_vae_encoder_reuses_the_resnet_body():
-    cfg = apply_overrides(load_preset("quick"), ["model=vae", "z_dim=8", "D.arch=resnet", "D.base_channels=4"])
+    cfg = apply_overrides(load_preset("quick-mlp"), ["model=vae", "z_dim=8", "D.arch=resnet", "D.base_channels=4"])
     E = build_encoder(cfg, (1, 28, 28))
     mu, logvar = E(torch.rand(3, 1, 28, 28) * 2 - 1)
     assert mu.shape == logvar.shape == (3, 8)
@@ -143,7 +143,7 @@ def test_parameter_counts_quoted_in_the_docs():
 
 
 def test_five_training_steps_through_the_engine(tmp_path):
-    cfg = apply_overrides(load_preset("quick"), [
+    cfg = apply_overrides(load_preset("quick-mlp"), [
         "data.name=mnist-5k", "z_dim=16", "G.arch=resnet", "D.arch=resnet", "G.base_channels=4",
         "D.base_channels=4", "train.steps=5", "train.batch=16", "train.log_every=5", "train.snapshot_every=5",
         "train.ckpt_every=5", "train.grid=16"])

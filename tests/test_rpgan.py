@@ -121,7 +121,7 @@ TINY = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8", "train.
 
 @pytest.mark.parametrize("fused", ["true", "false"])
 def test_G_step_recomputes_real_logits_without_a_gradient_to_D(fused):
-    cfg = apply_overrides(load_preset("quick"), TINY + ["loss.d_loss=rpgan", "loss.g_loss=rpgan",
+    cfg = apply_overrides(load_preset("quick-mlp"), TINY + ["loss.d_loss=rpgan", "loss.g_loss=rpgan",
                                                         f"train.fused_d={fused}"])
     system = GANSystem(cfg, build_dataset(cfg.data, "train"), World(), torch.device("cpu"))
     seen = []  # D's inputs during the G step
@@ -170,7 +170,7 @@ def test_penalties_from_one_shared_pass_equal_their_own_passes():
 def test_the_D_step_s_shared_penalty_pass_equals_separate_passes(fused):
     # The D step takes R1 and R2 from the gradient of its loss pass (R3GAN's trainer); a compiled D takes a pass
     # per penalty instead. Same data, noise and weights: the same penalties and the same D update.
-    cfg = apply_overrides(load_preset("quick"), TINY + ["loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=2",
+    cfg = apply_overrides(load_preset("quick-mlp"), TINY + ["loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=2",
                                                         "loss.r2_gamma=3", f"train.fused_d={fused}"])
     data = build_dataset(cfg.data, "train")
     out = []

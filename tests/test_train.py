@@ -16,7 +16,7 @@ TINY = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8", "train.
 
 
 def tiny(*extra):
-    return apply_overrides(load_preset("quick"), TINY + list(extra))
+    return apply_overrides(load_preset("quick-mlp"), TINY + list(extra))
 
 
 def test_k_discriminator_steps_per_generator_step(tmp_path):
@@ -34,7 +34,7 @@ def test_k_discriminator_steps_per_generator_step(tmp_path):
 
 def test_run_directory_contents_and_stats(tmp_path):
     r = train(tiny("train.steps=20"), out=tmp_path, progress=False)
-    assert r.run_dir.name == "00000-quick" and r.step == 20 and not r.interrupted
+    assert r.run_dir.name == "00000-quick-mlp" and r.step == 20 and not r.interrupted
     rows = read_stats(r.run_dir / "stats.jsonl")
     assert [row["step"] for row in rows] == list(range(1, 21))
     for key in ("loss_D", "loss_G", "D_real", "D_fake", "grad_norm_D", "grad_norm_G"):
@@ -45,7 +45,7 @@ def test_run_directory_contents_and_stats(tmp_path):
         assert (r.run_dir / name).is_file()
     # A second run never overwrites the first.
     r2 = train(tiny("train.steps=2"), out=tmp_path, progress=False)
-    assert r2.run_dir.name == "00001-quick"
+    assert r2.run_dir.name == "00001-quick-mlp"
 
 
 def test_deterministic_for_a_seed_on_cpu(tmp_path):
@@ -96,7 +96,7 @@ def test_divergence_stops_with_one_clear_error_and_keeps_the_checkpoint(tmp_path
     with pytest.raises(TrainingDiverged, match=r"became NaN or infinite at step \d+") as e:
         train(cfg, out=tmp_path, progress=False)
     assert "\n" not in str(e.value)
-    state = load_checkpoint(tmp_path / "00000-quick")
+    state = load_checkpoint(tmp_path / "00000-quick-mlp")
     assert all(torch.isfinite(v).all() for v in state["nets"]["G"].values())  # the kept checkpoint is a good one
 
 

@@ -47,7 +47,7 @@ def test_the_config_parser_refuses_with_one_line_and_a_suggestion():
     user_error(lambda: config_for("pix2pix", ["cyclegan.history=3"]), "read only by model=cyclegan")
     user_error(lambda: config_for("pix2pix", ["D.arch=dcgan"]), "'D.arch' is read only by model=gan")
     user_error(lambda: config_for("pix2pix", ["train.precision=bf16"]), "not yet for the image-to-image")
-    user_error(lambda: config_for("quick"), "trains model=gan", "gankit train --preset quick")
+    user_error(lambda: config_for("quick-mlp"), "trains model=gan", "gankit train --preset quick")
     user_error(lambda: config_for("pix2pix", ["model=cyclegan"]), "cannot change 'pix2pix' to 'cyclegan'")
 
 

@@ -145,10 +145,10 @@ def test_gankit_train_sample_and_eval_on_a_vae_run(tmp_path, capsys):
 
 
 def test_old_configs_without_model_still_load_as_gans():
-    data = to_dict(load_preset("quick"))
+    data = to_dict(load_preset("quick-mlp"))
     del data["model"], data["vae"]  # a config.json written before the VAE existed
     cfg = validate(from_dict(data))
-    assert cfg.model == "gan" and cfg.vae == VAEConfig() and cfg == load_preset("quick")
+    assert cfg.model == "gan" and cfg.vae == VAEConfig() and cfg == load_preset("quick-mlp")
     assert RunConfig().model == "gan"
 
 

@@ -6,7 +6,7 @@ Unknown keys and values of the wrong type stop the run with a :class:`~gankit.er
 
 Example:
     >>> from gankit.config import load_preset, apply_overrides
-    >>> cfg = apply_overrides(load_preset("quick"), ["train.steps=10", "D.hidden=[64, 32]"])
+    >>> cfg = apply_overrides(load_preset("quick-mlp"), ["train.steps=10", "D.hidden=[64, 32]"])
     >>> cfg.train.steps, cfg.D.hidden
     (10, (64, 32))
 """

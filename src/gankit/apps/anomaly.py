@@ -120,7 +120,7 @@ def _normal_subset(data, classes: list[int] | None, what: str) -> torch.Tensor:
     return data.x[keep]
 
 
-def fit(cfg_or_preset: RunConfig | str = "quick", normal_classes: str | Sequence[int] | None = None,
+def fit(cfg_or_preset: RunConfig | str = "quick-mlp", normal_classes: str | Sequence[int] | None = None,
         out: str | os.PathLike = "runs", overrides: Sequence[str] = (), steps: int | None = None,
         encoder_steps: int = 2000, encoder_lr: float = 1e-3, encoder_hidden: Sequence[int] = (256, 128),
         kappa: float = 1.0, seed: int = 0, progress: bool = False) -> FitResult:

@@ -14,7 +14,7 @@ Example:
     >>> from gankit.config import apply_overrides, load_preset
     >>> from gankit.models import build_generator
     >>> _ = torch.manual_seed(0)
-    >>> G = build_generator(apply_overrides(load_preset("quick"), ["z_dim=2", "G.hidden=[8]"]), (3,))
+    >>> G = build_generator(apply_overrides(load_preset("quick-mlp"), ["z_dim=2", "G.hidden=[8]"]), (3,))
     >>> with torch.no_grad():
     ...     x = G(torch.tensor([[0.5, -1.0]]))
     >>> z, err = invert(G, x, steps=300, restarts=2)

@@ -18,9 +18,9 @@ def anomaly():
 @anomaly.command("fit", epilog="""\b
 Examples:
   gankit anomaly fit --data digits --normal-classes 1,2,3,4,5,6,7,8,9 --out runs/
-  gankit anomaly fit --preset quick --data mnist-5k --normal-classes 0,1,2,3,4 --steps 5000 --encoder-steps 3000
+  gankit anomaly fit --preset quick-mlp --data mnist-5k --normal-classes 0,1,2,3,4 --steps 5000 --encoder-steps 3000
 """)
-@click.option("--preset", default="quick", show_default=True,
+@click.option("--preset", default="quick-mlp", show_default=True,
               help="Named run config of the GAN (see `gankit presets`).")
 @click.option("--data", "data_name", default=None, help="Dataset name or path; sets data.name.")
 @click.option("--normal-classes", "normal_classes", default=None, metavar="0,1,...",

@@ -11,7 +11,7 @@ Example:
     >>> import torch
     >>> from gankit.config import load_preset
     >>> from gankit.models import build_generator, build_discriminator
-    >>> cfg = load_preset("quick")
+    >>> cfg = load_preset("quick-mlp")
     >>> G, D = build_generator(cfg, (1, 28, 28)), build_discriminator(cfg, (1, 28, 28))
     >>> x = G(torch.randn(4, G.z_dim)); tuple(x.shape), tuple(D(x).shape)
     ((4, 1, 28, 28), (4,))
