@@ -118,7 +118,7 @@ def test_real_process_bad_input_has_no_traceback(tmp_path):
 def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, capsys):
     """A real process gets SIGINT mid-run, saves, and the resumed run ends bitwise like an uninterrupted one."""
     common = [*TINY, "--set", "train.log_every=1", "--set", "train.ckpt_every=100000", "--set", "train.threads=1",
-              "--steps", "1000"]
+              "--steps", "300"]
     p = _gankit("train", *common, "--out", str(tmp_path / "a"))
     stats = tmp_path / "a" / "00000-quick-mlp" / "stats.jsonl"
     deadline = time.time() + 120
@@ -129,14 +129,14 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path, capsys):
     assert p.returncode == 130, err
     assert "Traceback" not in err and "interrupted at step" in err and "--resume" in err
     stopped = load_checkpoint(tmp_path / "a" / "00000-quick-mlp")
-    assert 30 <= stopped["step"] < 1000
+    assert 30 <= stopped["step"] < 300
 
     p = _gankit("train", "--resume", str(tmp_path / "a" / "00000-quick-mlp"), "--quiet")
     assert p.wait(timeout=300) == 0
     p = _gankit("train", *common, "--out", str(tmp_path / "b"))
     assert p.wait(timeout=300) == 0
     a, b = load_checkpoint(tmp_path / "a" / "00000-quick-mlp"), load_checkpoint(tmp_path / "b" / "00000-quick-mlp")
-    assert a["step"] == b["step"] == 1000
+    assert a["step"] == b["step"] == 300
     a, b = a["nets"], b["nets"]
     for part in ("G", "D", "G_ema"):
         for k in a[part]:

@@ -20,7 +20,7 @@ def test_the_default_preset_is_the_conditional_dcgan_and_the_cli_uses_it(capsys)
 
     cfg = load_preset("quick")
     assert (cfg.model, cfg.c_dim, cfg.G.arch, cfg.D.arch, cfg.D.cond) == ("gan", 10, "dcgan", "dcgan", "projection")
-    assert cfg.data.name == "mnist-5k" and cfg.train.steps == 4000
+    assert cfg.data.name == "mnist-5k" and cfg.train.steps == 3600
     code, out, err = run_cli(["train", "--dry-run"], capsys)
     assert code == 0, err
     printed = json.loads(out[:out.rindex("}") + 1])
