@@ -96,8 +96,6 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
         if threads < 0:
             raise UserError(f"--threads must be 0 (auto: one per idle core) or a positive number; got {threads}")
         cfg = validate(from_dict({**to_dict(cfg), "train": {**to_dict(cfg.train), "threads": threads}}))
-        if state is not None and threads > 0:
-            state.setdefault("extra", {}).pop("threads", None)
     if state is not None and int(state["step"]) >= cfg.train.steps:
         raise UserError(f"{str(resume)!r} is already at step {state['step']}; pass --steps above it to train on")
     if cfg.model in I2I_SYSTEMS and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # started by torchrun
