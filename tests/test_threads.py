@@ -43,14 +43,14 @@ def test_an_explicit_count_and_omp_num_threads_are_obeyed(monkeypatch):
     assert runtime.resolve_threads(0) == (1, "OMP_NUM_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "not-a-number")  # ignored, as OpenMP ignores it
     n, why = runtime.resolve_threads(0)
-    assert 1 <= n <= runtime._DEFAULT_THREADS and why.endswith("idle")
+    assert 1 <= n <= runtime.DEFAULT_THREADS and why.endswith("idle")
 
 
 def test_a_recorded_count_is_kept_but_never_above_this_machines_default(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the record beats the environment too
-    assert runtime.resolve_threads(0, stored=runtime._DEFAULT_THREADS) == (runtime._DEFAULT_THREADS,
+    assert runtime.resolve_threads(0, stored=runtime.DEFAULT_THREADS) == (runtime.DEFAULT_THREADS,
                                                                            "the count the run was trained with")
-    assert runtime.resolve_threads(0, stored=10_000)[0] == runtime._DEFAULT_THREADS
+    assert runtime.resolve_threads(0, stored=10_000)[0] == runtime.DEFAULT_THREADS
 
 
 def test_busy_cores_are_not_counted_as_idle(monkeypatch):
@@ -86,24 +86,24 @@ def _cfg(steps):
         "train.seed=3"])
 
 
-@pytest.mark.skipif(runtime._DEFAULT_THREADS < 2, reason="needs PyTorch to default to two threads or more")
+@pytest.mark.skipif(runtime.DEFAULT_THREADS < 2, reason="needs PyTorch to default to two threads or more")
 def test_resume_keeps_the_thread_count_the_run_began_with(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     whole = train(_cfg(8), out=tmp_path / "a", progress=False, report=False)
     half = train(_cfg(4), out=tmp_path / "b", progress=False, report=False)
     assert torch.load(half.checkpoint, weights_only=False)["extra"]["threads"] == 1
-    monkeypatch.setenv("OMP_NUM_THREADS", str(runtime._DEFAULT_THREADS))  # the machine is quiet now
+    monkeypatch.setenv("OMP_NUM_THREADS", str(runtime.DEFAULT_THREADS))  # the machine is quiet now
     resumed = train(resume=half.run_dir, steps=8, progress=False, report=False)
     assert torch.get_num_threads() == 1
     for a, b in zip(whole.G.state_dict().values(), resumed.G.state_dict().values()):
         assert torch.equal(a, b)
     # and the count matters here: the same 8 steps on more threads give other weights
-    more = train(apply_overrides(_cfg(8), [f"train.threads={runtime._DEFAULT_THREADS}"]), out=tmp_path / "c",
+    more = train(apply_overrides(_cfg(8), [f"train.threads={runtime.DEFAULT_THREADS}"]), out=tmp_path / "c",
                  progress=False, report=False)
     assert any(not torch.equal(a, b) for a, b in zip(whole.G.state_dict().values(), more.G.state_dict().values()))
 
 
-@pytest.mark.skipif(runtime._DEFAULT_THREADS < 2, reason="needs PyTorch to default to two threads or more")
+@pytest.mark.skipif(runtime.DEFAULT_THREADS < 2, reason="needs PyTorch to default to two threads or more")
 def test_the_cli_says_in_one_line_when_it_trains_on_fewer_threads(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     procs = _busy(CORES - 1)  # one core left idle: auto takes it, and only it
@@ -121,12 +121,12 @@ def test_the_cli_says_in_one_line_when_it_trains_on_fewer_threads(tmp_path):
 def test_threads_on_the_command_line_also_when_resuming(tmp_path, capsys, monkeypatch):
     from helpers import run_cli
 
-    monkeypatch.setenv("OMP_NUM_THREADS", str(runtime._DEFAULT_THREADS))
+    monkeypatch.setenv("OMP_NUM_THREADS", str(runtime.DEFAULT_THREADS))
     args = ["--preset", "ring8", "--quiet", "--set", "train.precision=fp32", "--set", "train.log_every=2"]
     code, out, err = run_cli(["train", *args, "--steps", "2", "--out", str(tmp_path)], capsys)
     assert code == 0, err
     run = tmp_path / "00000-ring8"
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["extra"]["threads"] == runtime._DEFAULT_THREADS
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["extra"]["threads"] == runtime.DEFAULT_THREADS
     code, out, err = run_cli(["train", "--resume", str(run), "--steps", "4", "--threads", "1", "--quiet"], capsys)
     assert code == 0, err
     state = torch.load(run / "checkpoint.pt", weights_only=False)

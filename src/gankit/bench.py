@@ -104,7 +104,6 @@ def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10) -> dict:
     """Measure ``cfg``'s training speed here; returns a dict of plain numbers (see the module docstring)."""
     if steps <= 0 or warmup <= 0:
         raise UserError(f"--steps and the warm-up must be positive; got steps={steps}, warmup={warmup}")
-    from gankit.config import apply_overrides
     from gankit.training.runtime import set_threads
 
     threads, _ = set_threads(cfg.train.threads)  # resolved once, so both timed runs use the same count

@@ -36,7 +36,7 @@ from gankit.systems import system_class
 from gankit.systems.gan import (grid_columns, grid_labels, labels_for, make_optimizer, random_labels,  # noqa: F401
                                 schedule, scores_independently, uses_convolutions)
 from gankit.training.loop import Cadence, fit, open_run
-from gankit.training.runtime import _DEFAULT_THREADS, set_threads
+from gankit.training.runtime import DEFAULT_THREADS, set_threads
 from gankit.training.runtime import native_bf16, next_run_dir, resolve_device, resolve_precision  # noqa: F401
 from gankit.training.sampler import BatchSampler  # noqa: F401
 
@@ -113,7 +113,7 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
     t = cfg.train
     stored = (state.get("extra") or {}).get("threads") if state is not None else None
     threads, why = set_threads(t.threads, stored, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
-    if progress and world.main and device.type == "cpu" and why.endswith("idle") and threads < _DEFAULT_THREADS:
+    if progress and world.main and device.type == "cpu" and why.endswith("idle") and threads < DEFAULT_THREADS:
         print(f"gankit: training on {threads} thread{'s' if threads > 1 else ''}: {why}, the rest busy "
               f"(train.threads=N chooses)", file=sys.stderr)
     if cfg.model in I2I_SYSTEMS:

@@ -27,7 +27,7 @@ from torch import nn
 from gankit.errors import UserError
 
 __all__ = ["resolve_device", "native_bf16", "resolve_precision", "set_threads", "resolve_threads", "idle_cores",
-           "adam_or_sgd", "lr_at", "next_run_dir", "grad_norm", "StopFlag"]
+           "DEFAULT_THREADS", "adam_or_sgd", "lr_at", "next_run_dir", "grad_norm", "StopFlag"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -122,7 +122,7 @@ def resolve_threads(requested: int, stored: int | None = None, local_procs: int 
     """
     if requested > 0:
         return requested, "train.threads"
-    ceiling = _DEFAULT_THREADS
+    ceiling = DEFAULT_THREADS
     if stored:
         return min(int(stored), max(ceiling, 1)), "the count the run was trained with"
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
@@ -136,7 +136,7 @@ def resolve_threads(requested: int, stored: int | None = None, local_procs: int 
     return n, f"{idle:.1f} of {cores} cores idle"
 
 
-_DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's choice at import: one per physical core
+DEFAULT_THREADS = torch.get_num_threads()  # PyTorch's choice at import: one per physical core
 
 
 def set_threads(requested: int, stored: int | None = None, local_procs: int = 1) -> tuple[int, str]:
