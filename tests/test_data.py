@@ -35,7 +35,7 @@ def cache(tmp_path_factory):
 def test_list_datasets_names_every_builtin_once_with_one_line():
     names = list_datasets()
     assert set(names) == {
-        "digits", "mnist-5k", "gauss1d", "ring8", "grid25", "mnist", "fashion-mnist", "cifar10",
+        "digits", "mnist-5k", "stacked-mnist", "gauss1d", "ring8", "grid25", "mnist", "fashion-mnist", "cifar10",
     }
     for name, line in names.items():
         assert line and "\n" not in line, name

