@@ -68,13 +68,15 @@ def test_stacks_are_fixed_by_the_data_seed(test_stacks):
 def test_each_split_stacks_only_its_own_digits_with_their_true_labels(digits, train_stacks, test_stacks):
     train_keys, test_keys = set(keys(digits["train"].x[:, 0])), set(keys(digits["test"].x[:, 0]))
     assert not train_keys & test_keys  # mnist-5k's splits share no image, so a match names its split
-    for stacks, own, other in ((test_stacks, "test", "train"), (train_stacks, "train", "test")):
-        index = source_index(stacks.x, digits[own].x)  # [N, 3]
+    for n, own, other in ((10_000, "test", "train"), (5_000, "train", "test")):  # all test stacks, 5,000 train
+        stacks = test_stacks if own == "test" else train_stacks
+        x, y = stacks.x[:n], stacks.y[:n].numpy()
+        index = source_index(x, digits[own].x)  # [n, 3]
         assert (index >= 0).all(), f"a {own} stack holds a digit that is not a {own} digit"
-        assert (source_index(stacks.x[:500], digits[other].x) == -1).all()
-        d = digits[own].y.numpy()[index]  # [N, 3] the true digits of the three channels
-        assert np.array_equal(stacks.y.numpy(), 100 * d[:, 0] + 10 * d[:, 1] + d[:, 2])
-        assert len(np.unique(index)) > 0.99 * len(digits[own])  # 10 draws per digit leave almost none unused
+        assert (source_index(x[:500], digits[other].x) == -1).all()
+        d = digits[own].y.numpy()[index]  # [n, 3] the true digits of the three channels
+        assert np.array_equal(y, 100 * d[:, 0] + 10 * d[:, 1] + d[:, 2])
+    assert len(np.unique(index)) > 0.95 * len(digits["train"])  # the draws reach (nearly) every train digit
     both = build_dataset(CFG, "all")
     assert torch.equal(both.x[:len(train_stacks)], train_stacks.x) and torch.equal(both.y[len(train_stacks):],
                                                                                    test_stacks.y)
