@@ -12,14 +12,23 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.theory import run_theory
+from gankit.theory import collapse, run_theory
 from gankit.theory.collapse import HQ_GAUSSIAN_2D, N_SAMPLES, PRESETS, QUICK_SCHEDULE, SEED, score
+from helpers import BarRecorder
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
+def bars():
+    """The progress bars the quick run below makes (it runs with progress=True, the command's default)."""
+    return BarRecorder()
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory, bars):
     out = tmp_path_factory.mktemp("collapse")
-    return run_theory("collapse", out, quick=True), out
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(collapse, "progress_bar", bars)
+        return run_theory("collapse", out, quick=True, progress=True), out
 
 
 def recount(x: np.ndarray, centers: np.ndarray, std: float) -> tuple[int, int, list[int]]:
@@ -162,3 +171,9 @@ def test_p_data_reference_scores_like_a_2d_gaussian(result):
     assert ref["modes_covered"] == 8
     assert abs(ref["high_quality"] - HQ_GAUSSIAN_2D) < 0.01  # 1 - exp(-9/2) = 0.98889
     assert ref["effective_modes"] > 7.9
+
+
+def test_progress_bar_counts_both_presets_steps(result, bars):
+    bars.check_finished("collapse")
+    assert bars.bars[0].total == sum(steps for steps, _ in QUICK_SCHEDULE.values())
+    assert bars.bars[0].postfixes == list(PRESETS)  # the preset in training is named beside the bar

@@ -1,5 +1,6 @@
 """gankit theory fig1 / optimum: the 1-D densities, D* and the divergences against closed forms, and the quick runs."""
 
+import importlib
 import json
 import math
 
@@ -9,6 +10,7 @@ import torch
 from PIL import Image
 
 from gankit.theory import oned, run_theory
+from helpers import BarRecorder
 
 
 class Affine(torch.nn.Module):
@@ -76,8 +78,12 @@ def test_a_discriminator_trained_for_a_fixed_g_approaches_d_star():
 
 
 @pytest.mark.parametrize("name", ["fig1", "optimum"])
-def test_quick_runs_write_pictures_and_claims(tmp_path, name):
-    res = run_theory(name, tmp_path, quick=True)
+def test_quick_runs_write_pictures_and_claims(tmp_path, name, monkeypatch):
+    bars = BarRecorder()
+    monkeypatch.setattr(importlib.import_module(f"gankit.theory.{name}"), "progress_bar", bars)
+    res = run_theory(name, tmp_path, quick=True, progress=True)
+    bars.check_finished(name)  # one bar over the training steps (fig1: and panel (b)'s D steps), filled exactly
+    assert bars.bars[0].total == 400 + (300 if name == "fig1" else 0)
     assert json.loads((tmp_path / f"{name}.json").read_text())["name"] == name
     for f in res["files"]:
         img = Image.open(f)

@@ -7,14 +7,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gankit.theory import run_theory
+from gankit.theory import run_theory, saddle
 from gankit.theory.saddle import ETA, GAMES, START, STEPS, conserved_q, hessian_eigenvalues, play, verdict
+from helpers import BarRecorder
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
+def bars():
+    """The progress bars the quick run below makes (it runs with progress=True, the command's default)."""
+    return BarRecorder()
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory, bars):
     out = tmp_path_factory.mktemp("saddle")
-    return run_theory("saddle", out, quick=True), out
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(saddle, "progress_bar", bars)
+        return run_theory("saddle", out, quick=True, progress=True), out
 
 
 def test_every_claim_holds_and_result_is_complete(result):
@@ -116,3 +125,8 @@ def test_pictures_are_valid(result):
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames > 1
     assert gif.stat().st_size < 1_000_000
+
+
+def test_progress_bar_counts_every_frame_and_the_panels(result, bars):
+    bars.check_finished("saddle: drawing")
+    assert bars.bars[0].total == 12 + 1  # the quick GIF's 12 frames, then the panel figure

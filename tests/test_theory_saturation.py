@@ -10,14 +10,23 @@ from PIL import Image
 from gankit.config import load_preset
 from gankit.losses import G_LOSSES
 from gankit.models import build_discriminator, build_generator
-from gankit.theory import run_theory
+from gankit.theory import run_theory, saturation
 from gankit.theory.saturation import TARGET_D, measure
+from helpers import BarRecorder
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory):
+def bars():
+    """The progress bars the quick run below makes (it runs with progress=True, the command's default)."""
+    return BarRecorder()
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory, bars):
     out = tmp_path_factory.mktemp("saturation")
-    return run_theory("saturation", out, quick=True), out
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(saturation, "progress_bar", bars)
+        return run_theory("saturation", out, quick=True, progress=True), out
 
 
 def test_every_claim_holds_and_result_is_complete(result):
@@ -92,3 +101,11 @@ def test_picture_is_valid(result):
     assert [p.split("/")[-1] for p in res["files"]] == ["saturation.png"]
     with Image.open(out / "saturation.png") as im:
         assert im.format == "PNG" and im.width > 400 and im.height > 400
+
+
+def test_progress_bars_count_d_alone_then_both_steps(result, bars):
+    res, _ = result
+    bars.check_finished("saturation: D alone", "saturation: G and D")
+    d_alone, both = bars.bars
+    assert d_alone.total is None and d_alone.n == res["sweep"][-1]["d_step"]  # one update per D step taken
+    assert both.total == 2 * 2 * saturation._settings(True)["train_steps"]  # SGD and Adam, each with both G losses

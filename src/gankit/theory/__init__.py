@@ -1,12 +1,14 @@
 """The 2014 paper's claims as experiments: each trains (or iterates) on the CPU, draws its pictures and
 returns its measured numbers beside the theoretical ones.
 
-Every experiment is a module here with one function ``run(out: Path, quick: bool = False) -> dict``:
-it writes PNGs (and a GIF where motion is the point) into ``out`` and returns a JSON-ready dict with
-at least ``"name"``, ``"claims"`` (a list of ``{"claim", "measured", "theory", "tolerance", "holds"}``)
-and ``"files"`` (the pictures written). ``quick=True`` is the reduced version the tests run.
+Every experiment is a module here with one function
+``run(out: Path, quick: bool = False, progress: bool = False) -> dict``: it writes PNGs (and a GIF
+where motion is the point) into ``out`` and returns a JSON-ready dict with at least ``"name"``,
+``"claims"`` (a list of ``{"claim", "measured", "theory", "tolerance", "holds"}``) and ``"files"``
+(the pictures written). ``quick=True`` is the reduced version the tests run; ``progress=True`` shows
+a bar on stderr over the experiment's steps (:func:`gankit.progress.progress_bar`).
 
-``gankit theory NAME --out DIR [--json] [--quick]`` calls :func:`run_theory`.
+``gankit theory NAME --out DIR [--json] [--quick] [--quiet]`` calls :func:`run_theory`.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ def claim(text: str, measured: float, theory: float | str, tolerance: str, holds
     return {"claim": text, "measured": float(measured), "theory": theory, "tolerance": tolerance, "holds": bool(holds)}
 
 
-def run_theory(name: str, out: str | os.PathLike, quick: bool = False) -> dict:
-    """Run experiment ``name`` (see :data:`EXPERIMENTS`), write its pictures into ``out`` and ``out/NAME.json``."""
+def run_theory(name: str, out: str | os.PathLike, quick: bool = False, progress: bool = False) -> dict:
+    """Run experiment ``name`` (see :data:`EXPERIMENTS`), write its pictures into ``out`` and ``out/NAME.json``.
+
+    ``progress``: a bar with an ETA on stderr while it runs (the command's default; off here).
+    """
     if name not in EXPERIMENTS:
         raise UserError(f"unknown theory experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     out = Path(out)
@@ -41,6 +46,6 @@ def run_theory(name: str, out: str | os.PathLike, quick: bool = False) -> dict:
         raise UserError(f"--out {str(out)!r} is a file; give a folder for the pictures")
     out.mkdir(parents=True, exist_ok=True)
     module = importlib.import_module(f"gankit.theory.{name}")
-    result = module.run(out, quick=quick)
+    result = module.run(out, quick=quick, progress=progress)
     (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

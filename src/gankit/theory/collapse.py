@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gankit.progress import progress_bar
 from gankit.theory import claim
 
 SEED = 1  # train.seed of both presets: the plain GAN's collapsing seed of docs/mode-collapse.md
@@ -75,8 +76,12 @@ def score(x: np.ndarray, centers: np.ndarray, std: float) -> dict:
             "median_distance_std": float(np.median(d[np.arange(len(x)), nearest]))}
 
 
-def train_with_snapshots(preset: str, steps: int, every: int, runs: Path, centers: np.ndarray, std: float) -> dict:
-    """Train ``preset`` (seed SEED, one thread) to ``steps`` in segments of ``every``; score G_ema after each."""
+def train_with_snapshots(preset: str, steps: int, every: int, runs: Path, centers: np.ndarray, std: float,
+                         bar=None) -> dict:
+    """Train ``preset`` (seed SEED, one thread) to ``steps`` in segments of ``every``; score G_ema after each.
+
+    ``bar``: a progress bar (:func:`gankit.progress.progress_bar`) that advances by ``every`` per segment.
+    """
     from gankit.config import apply_overrides, load_preset
     from gankit.generate import generate
     from gankit.train import train
@@ -95,6 +100,8 @@ def train_with_snapshots(preset: str, steps: int, every: int, runs: Path, center
         x = generate(result.G_ema, N_SAMPLES, seed=SAMPLE_SEED).numpy().astype(np.float64)  # [N, 2]
         samples.append(x)
         snaps.append({"step": target, **score(x, centers, std)})
+        if bar is not None:
+            bar.update(every)
     return {"preset": preset, "run_dir": str(result.run_dir), "steps": steps, "every": every,
             "lr_end": float(cfg.optim.lr_g / cfg.optim.lr_decay ** steps),
             "seconds": time.perf_counter() - t0, "snapshots": snaps, "samples": np.stack(samples)}  # [S, N, 2]
@@ -233,7 +240,7 @@ def _animate(runs: dict, centers: np.ndarray, std: float, path: Path) -> None:
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
 
 
-def run(out: Path, quick: bool = False) -> dict:
+def run(out: Path, quick: bool = False, progress: bool = False) -> dict:
     """Train both presets with snapshots, draw them, and return modes covered over training."""
     from gankit.config import load_preset
     from gankit.data import build_dataset
@@ -248,7 +255,11 @@ def run(out: Path, quick: bool = False) -> dict:
     ref = score(data.x[idx].numpy().astype(np.float64), centers, std)  # p_data itself, the optimum's score
 
     schedule = QUICK_SCHEDULE if quick else SCHEDULE
-    runs = {p: train_with_snapshots(p, *schedule[p], out / "runs", centers, std) for p in PRESETS}
+    with progress_bar(sum(schedule[p][0] for p in PRESETS), "collapse", enabled=progress) as bar:
+        runs = {}
+        for p in PRESETS:
+            bar.set_postfix_str(p)
+            runs[p] = train_with_snapshots(p, *schedule[p], out / "runs", centers, std, bar=bar)
     # gankit eval on each final checkpoint: the same 2,500 samples, so the same counts.
     evals = {p: evaluate(runs[p]["run_dir"], metrics="modes", n=N_SAMPLES, seed=SAMPLE_SEED, record=False)["modes"]
              for p in PRESETS}

@@ -16,22 +16,25 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.progress import progress_bar
 from gankit.theory import claim
 from gankit.theory import oned
 
 MASS_FLOOR = 0.05  # D and D* are compared where p_data + p_g exceeds this share of its maximum
 
 
-def run(out: Path, quick: bool = False) -> dict:
+def run(out: Path, quick: bool = False, progress: bool = False) -> dict:
     cfg = oned.preset(quick)
     total = cfg.train.steps
     steps = sorted({0, *(int(total * f) for f in (0.02, 0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0))})
-    snaps = oned.train_snapshots(cfg, out / "fig1-run", steps)
+    d_steps = 300 if quick else 1500  # panel (b): D trained alone for a fixed G
+    with progress_bar(total + d_steps, "fig1", enabled=progress) as bar:  # the GAN's steps, then D's alone
+        snaps = oned.train_snapshots(cfg, out / "fig1-run", steps, bar=bar)
+        # (b): the snapshot where p_g is still clearly off, its D trained to convergence with G held fixed.
+        early = next((s for s in snaps if s.step >= total * 0.1), snaps[1])
+        d_fixed_g = oned.train_d_to_convergence(early.G, early.D, steps=d_steps, bar=bar)
     x, p = oned.x_grid(), oned.data_density(oned.x_grid())
-
-    # (b): the snapshot where p_g is still clearly off, its D trained to convergence with G held fixed.
-    early = next((s for s in snaps if s.step >= total * 0.1), snaps[1])
-    d_conv = oned.discriminator_on(oned.train_d_to_convergence(early.G, early.D, steps=300 if quick else 1500), x)
+    d_conv = oned.discriminator_on(d_fixed_g, x)
     d_star = oned.optimal_d(p, early.p_g)
     mix = (p + early.p_g) / (p + early.p_g).sum()  # where D's training samples fall: (p_data + p_g) / 2
     where = mix > 0

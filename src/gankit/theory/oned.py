@@ -106,10 +106,11 @@ class Snapshot:
     v_live: float  # -loss_D averaged over the last logged steps: V(D, G) as training estimates it
 
 
-def train_snapshots(cfg: RunConfig, out: Path, steps: list[int]) -> list[Snapshot]:
+def train_snapshots(cfg: RunConfig, out: Path, steps: list[int], bar=None) -> list[Snapshot]:
     """Train ``cfg`` with gankit's trainer, stopping at each step in ``steps`` (resuming in between).
 
-    Step 0 is the untrained pair, built exactly as the trainer builds it.
+    Step 0 is the untrained pair, built exactly as the trainer builds it. ``bar``: a progress bar
+    (:func:`gankit.progress.progress_bar`) that advances by each segment's steps when it ends.
     """
     import copy
 
@@ -124,7 +125,7 @@ def train_snapshots(cfg: RunConfig, out: Path, steps: list[int]) -> list[Snapsho
     last = max(steps)
     cfg = apply_overrides(cfg, [f"train.snapshot_every={last + 1}", f"train.ckpt_every={last + 1}",
                                 "train.log_every=10"])
-    result = None
+    result, done = None, 0
     for s in sorted(s for s in steps if s > 0):
         if result is None:
             result = train(apply_overrides(cfg, [f"train.steps={s}"]), out=out, progress=False)
@@ -134,6 +135,9 @@ def train_snapshots(cfg: RunConfig, out: Path, steps: list[int]) -> list[Snapsho
         recent = [r["loss_D"] for r in rows if r["step"] > s - max(10, s // 20)]
         G, D = copy.deepcopy(result.G).eval(), copy.deepcopy(result.D).eval()
         snaps.append(Snapshot(s, G, D, generator_density(G, x), discriminator_on(D, x), -float(np.mean(recent))))
+        if bar is not None:
+            bar.update(s - done)
+        done = s
     return snaps
 
 
@@ -150,8 +154,11 @@ def _initial_nets(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
 
 
 def train_d_to_convergence(G: torch.nn.Module, D: torch.nn.Module, steps: int, batch: int = 1024,
-                           seed: int = 0) -> torch.nn.Module:
-    """Inner loop of Algorithm 1 run to convergence: D alone, G fixed, fresh real and fake batches each step."""
+                           seed: int = 0, bar=None) -> torch.nn.Module:
+    """Inner loop of Algorithm 1 run to convergence: D alone, G fixed, fresh real and fake batches each step.
+
+    ``bar``: a progress bar that advances by one per D step.
+    """
     import copy
 
     from gankit.losses import D_LOSSES
@@ -170,4 +177,6 @@ def train_d_to_convergence(G: torch.nn.Module, D: torch.nn.Module, steps: int, b
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if bar is not None:
+            bar.update(1)
     return D.eval()

@@ -13,15 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from gankit.progress import progress_bar
 from gankit.theory import claim
 from gankit.theory import oned
 
 
-def run(out: Path, quick: bool = False) -> dict:
+def run(out: Path, quick: bool = False, progress: bool = False) -> dict:
     cfg = oned.preset(quick)
     total = cfg.train.steps
     steps = sorted({0, *np.unique(np.geomspace(10, total, 12).astype(int)).tolist()})
-    snaps = oned.train_snapshots(cfg, out / "optimum-run", steps)
+    with progress_bar(total, "optimum", enabled=progress) as bar:
+        snaps = oned.train_snapshots(cfg, out / "optimum-run", steps, bar=bar)
     x = oned.x_grid()
     p = oned.data_density(x)
     c = np.array([oned.virtual_training_criterion(p, s.p_g) for s in snaps])

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gankit.progress import progress_bar
 from gankit.theory import claim
 
 ETA = 0.1  # step size of both players
@@ -174,8 +175,8 @@ def _plot_panels(paths: dict, descent: np.ndarray, verdicts: dict, path_png: Pat
     plt.close(fig)
 
 
-def _animate(sim: np.ndarray, alt: np.ndarray, path_gif: Path, frames: int) -> None:
-    """GIF of the first GIF_STEPS steps of both x*y trajectories unfolding."""
+def _animate(sim: np.ndarray, alt: np.ndarray, path_gif: Path, frames: int, bar=None) -> None:
+    """GIF of the first GIF_STEPS steps of both x*y trajectories unfolding; ``bar`` advances by one per frame."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,12 +215,14 @@ def _animate(sim: np.ndarray, alt: np.ndarray, path_gif: Path, frames: int) -> N
         fig.canvas.draw()
         rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]
         images.append(Image.fromarray(rgb.copy()).convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
+        if bar is not None:
+            bar.update(1)
     plt.close(fig)
     durations = [90] * (len(images) - 1) + [1500]  # hold the last frame
     images[0].save(path_gif, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
 
 
-def run(out: Path, quick: bool = False) -> dict:
+def run(out: Path, quick: bool = False, progress: bool = False) -> dict:
     """Play both games with both schemes, draw them, and return the measured numbers beside theory."""
     out = Path(out)
     paths = {game: {s: play(f, s) for s in SCHEMES} for game, (f, _) in GAMES.items()}
@@ -308,9 +311,13 @@ def run(out: Path, quick: bool = False) -> dict:
                                 expected[game][s], f"R > {DIVERGE_R} diverges, R < {CONVERGE_R} converges, else cycles",
                                 v == expected[game][s]))
 
+    # The games take milliseconds; the pictures take the time: a bar over the GIF's frames, then the panels.
     png, gif = out / "saddle.png", out / "saddle.gif"
-    _plot_panels(paths, descent, verdicts, png, dpi=60 if quick else 90)
-    _animate(paths["xy"]["simultaneous"], paths["xy"]["alternating"], gif, frames=12 if quick else 60)
+    frames = 12 if quick else 60
+    with progress_bar(frames + 1, "saddle: drawing", unit="frame", enabled=progress) as bar:
+        _animate(paths["xy"]["simultaneous"], paths["xy"]["alternating"], gif, frames=frames, bar=bar)
+        _plot_panels(paths, descent, verdicts, png, dpi=60 if quick else 90)
+        bar.update(1)
 
     v = {k: n["verdict"] for k, n in numbers.items()}
     summary = (f"eta = {eta}, {STEPS} steps from {START}: x*y simultaneous {v['xy/simultaneous']} "

@@ -40,6 +40,7 @@ from gankit.config import load_preset
 from gankit.data.toy import ring8, toy_mixture
 from gankit.losses import G_LOSSES, d_loss_bce
 from gankit.models import build_discriminator, build_generator, sample_z
+from gankit.progress import progress_bar
 from gankit.theory import claim
 
 PRESET = "ring8-vanilla"
@@ -90,8 +91,11 @@ def measure(G, D, z: torch.Tensor) -> dict:
     }
 
 
-def _train_d(G, D, real: torch.Tensor, z_meas: torch.Tensor, s: dict, gen: torch.Generator, cfg):
-    """Train D against the fixed G until mean D(G(z_meas)) < TARGET_D; measure along the way."""
+def _train_d(G, D, real: torch.Tensor, z_meas: torch.Tensor, s: dict, gen: torch.Generator, cfg, bar=None):
+    """Train D against the fixed G until mean D(G(z_meas)) < TARGET_D; measure along the way.
+
+    ``bar``: a progress bar that advances by one per D step and shows the mean D(G(z)) last measured.
+    """
     opt = torch.optim.Adam(D.parameters(), lr=s["lr_d"], betas=(cfg.optim.beta1, cfg.optim.beta2))
     sweep, step = [], 0
     while True:
@@ -101,6 +105,8 @@ def _train_d(G, D, real: torch.Tensor, z_meas: torch.Tensor, s: dict, gen: torch
             sweep.append(m)
             if m["mean_D"] < TARGET_D:
                 break
+            if bar is not None:
+                bar.set_postfix_str(f"mean D(G(z)) {m['mean_D']:.2g}, stops below {TARGET_D:g}", refresh=False)
         if step >= MAX_D_STEPS:
             sweep.append({**measure(G, D, z_meas), "d_step": step})
             break
@@ -112,11 +118,16 @@ def _train_d(G, D, real: torch.Tensor, z_meas: torch.Tensor, s: dict, gen: torch
         loss.backward()
         opt.step()
         step += 1
+        if bar is not None:
+            bar.update(1)
     return sweep, opt
 
 
-def _train_both(G, D, opt_d, real, z_meas, s: dict, cfg, g_opt: str) -> dict:
-    """Algorithm 1 (1 D step, 1 G step) from the same (G, D, D's optimizer) with each G loss."""
+def _train_both(G, D, opt_d, real, z_meas, s: dict, cfg, g_opt: str, bar=None) -> dict:
+    """Algorithm 1 (1 D step, 1 G step) from the same (G, D, D's optimizer) with each G loss.
+
+    ``bar``: a progress bar that advances by one per step of Algorithm 1.
+    """
     with torch.no_grad():
         x0 = G(z_meas)
     mean0 = x0.mean(0)
@@ -156,6 +167,8 @@ def _train_both(G, D, opt_d, real, z_meas, s: dict, cfg, g_opt: str) -> dict:
                 x = G2(z_meas)
                 moved.append(float((x.mean(0) - mean0).norm()))
                 mean_d.append(float(torch.sigmoid(D2(x)).mean()))
+            if bar is not None:
+                bar.update(1)
         out[loss_name] = {"moved": moved, "mean_D": mean_d, "first_step": first_step, "first_step_theory": first_theory}
     return out
 
@@ -250,7 +263,7 @@ def _picks(sweep: list) -> list:
     return out
 
 
-def run(out: Path, quick: bool = False) -> dict:
+def run(out: Path, quick: bool = False, progress: bool = False) -> dict:
     """Run the sweep and the training comparison, draw them, and return measured numbers beside theory."""
     out = Path(out)
     s = _settings(quick)
@@ -266,8 +279,13 @@ def run(out: Path, quick: bool = False) -> dict:
             real = torch.from_numpy(ring8(20_000, seed=0).points * mixture.scale)  # [20000, 2] model space
             gen = torch.Generator().manual_seed(1)
             z_meas = sample_z(s["n_measure"], cfg.z_dim, cfg.z_dist, gen).double()
-            sweep, opt_d = _train_d(G, D, real, z_meas, s, gen, cfg)
-            train = {g_opt: _train_both(G, D, opt_d, real, z_meas, s, cfg, g_opt) for g_opt in ("sgd", "adam")}
+            # D's phase ends at a value of mean D(G(z)), not at a known step: its bar counts steps, without an ETA.
+            with progress_bar(None, "saturation: D alone", enabled=progress) as bar:
+                sweep, opt_d = _train_d(G, D, real, z_meas, s, gen, cfg, bar=bar)
+            g_opts = ("sgd", "adam")
+            with progress_bar(len(g_opts) * len((SAT, NS)) * s["train_steps"], "saturation: G and D",
+                              enabled=progress) as bar:
+                train = {g_opt: _train_both(G, D, opt_d, real, z_meas, s, cfg, g_opt, bar=bar) for g_opt in g_opts}
     finally:
         torch.set_num_threads(threads)
 
