@@ -57,6 +57,7 @@ from gankit.apps.invert import invert
 from gankit.config import RunConfig, apply_overrides, from_dict, load_preset, to_dict, validate
 from gankit.errors import UserError
 from gankit.models import sample_z
+from gankit.progress import progress_bar
 
 __all__ = ["ANOMALY_NAME", "ANOMALY_FORMAT", "DIGITS_OVERRIDES", "AnomalyModel", "FitResult", "fit", "load_anomaly",
            "d_features", "anogan_score", "score_anogan", "score_fanogan", "score_pca", "score_knn", "auroc",
@@ -146,6 +147,7 @@ def fit(cfg_or_preset: RunConfig | str = "quick-mlp", normal_classes: str | Sequ
         out: parent folder of the run directory (and of the normal-data .npz).
         encoder_steps, encoder_lr, encoder_hidden, kappa: the encoder's training.
         seed: seed of the encoder's init and minibatches (the GAN uses cfg.train.seed).
+        progress: progress bars on stderr, the GAN's training and then the encoder's.
 
     Returns:
         A :class:`FitResult`.
@@ -188,7 +190,8 @@ def fit(cfg_or_preset: RunConfig | str = "quick-mlp", normal_classes: str | Sequ
         net.eval().requires_grad_(False)
 
     E, losses = train_encoder(G, D, x_normal.to(device), cfg.z_dim, cfg.z_dist, steps=encoder_steps, lr=encoder_lr,
-                              hidden=encoder_hidden, kappa=kappa, seed=seed, batch=cfg.train.batch)
+                              hidden=encoder_hidden, kappa=kappa, seed=seed, batch=cfg.train.batch,
+                              progress=progress)
     info = {"kappa": float(kappa), "normal_classes": classes, "data": to_dict(original_data),
             "encoder_steps": encoder_steps, "encoder_lr": float(encoder_lr), "seed": seed,
             "encoder_loss_last": losses[-1], "n_normal_train": len(x_normal), "g_is_ema": cfg.train.ema > 0}
@@ -236,7 +239,7 @@ def anogan_score(G: nn.Module, D: nn.Module, x: torch.Tensor, z: torch.Tensor, l
 
 
 def score_anogan(G: nn.Module, D: nn.Module, x: torch.Tensor, lam: float = 0.1, steps: int = 500, lr: float = 0.05,
-                 seed: int = 0, batch: int = 512, init: str = "random", parts: bool = False):
+                 seed: int = 0, batch: int = 512, init: str = "random", parts: bool = False, progress: bool = False):
     """AnoGAN (Schlegl et al. 2017): search z per image, then score at the last z.
 
     The search minimises the score itself, (1 - lam) R(z) + lam D(z) (:func:`anogan_score`), as
@@ -246,7 +249,8 @@ def score_anogan(G: nn.Module, D: nn.Module, x: torch.Tensor, lam: float = 0.1, 
     paper's start; "invert" starts from :func:`gankit.apps.invert.invert` (a least-squares fit of
     G(z) to x with 4 restarts, ``steps`` // 2 steps each), which costs more but starts closer.
     Images are independent (the loss is a sum over images, Adam acts per coordinate, G and D are
-    in eval mode), so batching does not change any image's result.
+    in eval mode), so batching does not change any image's result. ``progress``: a bar on stderr
+    over the search's steps, every batch's (and the inversion's, with "invert").
 
     Returns:
         [N] scores on the CPU, or (score, residual, discrimination, z) with ``parts``.
@@ -259,30 +263,32 @@ def score_anogan(G: nn.Module, D: nn.Module, x: torch.Tensor, lam: float = 0.1, 
     dist = G.z_dist
     n = len(x)
     if init == "invert":
-        z_all, _ = invert(G, x, steps=max(1, steps // 2), seed=seed)
+        z_all, _ = invert(G, x, steps=max(1, steps // 2), seed=seed, progress=progress)
     else:
         z_all = sample_z(n, G.z_dim, dist, torch.Generator().manual_seed(seed))
     modes = (G.training, D.training)
     G.eval(), D.eval()
     outs = []
     try:
-        for s in range(0, n, batch):
-            xb = x[s:s + batch].to(device, torch.float32)
-            z = z_all[s:s + batch].to(device).clone().requires_grad_(True)
-            opt = torch.optim.Adam([z], lr=lr)
-            with torch.enable_grad():
-                for i in range(steps):
-                    for group in opt.param_groups:
-                        group["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * i / steps)))
-                    loss = anogan_score(G, D, xb, z, lam).sum()
-                    (z.grad,) = torch.autograd.grad(loss, [z])
-                    opt.step()
-                    if dist == "uniform":
-                        with torch.no_grad():
-                            z.clamp_(-3 ** 0.5, 3 ** 0.5)
-            with torch.no_grad():
-                score, res, disc = anogan_score(G, D, xb, z, lam, parts=True)
-            outs.append((score.cpu(), res.cpu(), disc.cpu(), z.detach().cpu()))
+        with progress_bar(math.ceil(n / batch) * steps, "anogan", enabled=progress) as bar:
+            for s in range(0, n, batch):
+                xb = x[s:s + batch].to(device, torch.float32)
+                z = z_all[s:s + batch].to(device).clone().requires_grad_(True)
+                opt = torch.optim.Adam([z], lr=lr)
+                with torch.enable_grad():
+                    for i in range(steps):
+                        for group in opt.param_groups:
+                            group["lr"] = lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * i / steps)))
+                        loss = anogan_score(G, D, xb, z, lam).sum()
+                        (z.grad,) = torch.autograd.grad(loss, [z])
+                        opt.step()
+                        if dist == "uniform":
+                            with torch.no_grad():
+                                z.clamp_(-3 ** 0.5, 3 ** 0.5)
+                        bar.update(1)
+                with torch.no_grad():
+                    score, res, disc = anogan_score(G, D, xb, z, lam, parts=True)
+                outs.append((score.cpu(), res.cpu(), disc.cpu(), z.detach().cpu()))
     finally:
         G.train(modes[0]), D.train(modes[1])
     score, res, disc, z = (torch.cat(t) for t in zip(*outs))
@@ -291,21 +297,23 @@ def score_anogan(G: nn.Module, D: nn.Module, x: torch.Tensor, lam: float = 0.1, 
 
 @torch.no_grad()
 def score_fanogan(G: nn.Module, D: nn.Module, E: nn.Module, x: torch.Tensor, kappa: float = 1.0, batch: int = 4096,
-                  parts: bool = False):
+                  parts: bool = False, progress: bool = False):
     """f-AnoGAN (Schlegl et al. 2019): A(x) = A_R(x) + kappa A_D(x) in one pass, no search.
 
     A_R(x) = mean over pixels of (x - G(E(x)))^2 and A_D(x) = mean over D's penultimate features
     of (f(x) - f(G(E(x))))^2: the encoder's izi_f training loss, per image. Returns [N] on the
-    CPU, or (score, A_R, A_D) with ``parts``.
+    CPU, or (score, A_R, A_D) with ``parts``. ``progress``: a bar on stderr over the images.
     """
     device = next(G.parameters()).device
     outs = []
-    for s in range(0, len(x), batch):
-        xb = x[s:s + batch].to(device, torch.float32)
-        x_hat = G(E(xb))
-        a_r = ((xb - x_hat) ** 2).flatten(1).mean(1)
-        a_d = ((d_features(D, xb) - d_features(D, x_hat)) ** 2).mean(1)
-        outs.append(((a_r + kappa * a_d).cpu(), a_r.cpu(), a_d.cpu()))
+    with progress_bar(len(x), "fanogan", unit="img", enabled=progress) as bar:
+        for s in range(0, len(x), batch):
+            xb = x[s:s + batch].to(device, torch.float32)
+            x_hat = G(E(xb))
+            a_r = ((xb - x_hat) ** 2).flatten(1).mean(1)
+            a_d = ((d_features(D, xb) - d_features(D, x_hat)) ** 2).mean(1)
+            outs.append(((a_r + kappa * a_d).cpu(), a_r.cpu(), a_d.cpu()))
+            bar.update(len(xb))
     score, a_r, a_d = (torch.cat(t) for t in zip(*outs))
     return (score, a_r, a_d) if parts else score
 
@@ -367,8 +375,10 @@ def load_images(spec: str, model: AnomalyModel) -> tuple[torch.Tensor, torch.Ten
 
 
 def score_images(run_dir: str | os.PathLike, images: str, method: str = "fanogan", out: str | os.PathLike | None = None,
-                 anogan_steps: int = 500, lam: float = 0.1, seed: int = 0) -> dict:
+                 anogan_steps: int = 500, lam: float = 0.1, seed: int = 0, progress: bool = False) -> dict:
     """What ``gankit anomaly score`` does: a score per image, optionally written to .csv or .json.
+
+    ``progress``: a bar on stderr while scoring (over the images for f-AnoGAN, AnoGAN's search steps).
 
     Returns a dict: "method", "scores" (list), "index" (or None), "labels" (or None),
     "is_anomaly" (labels outside the normal classes, or None), "auroc" (when labels give both
@@ -380,15 +390,16 @@ def score_images(run_dir: str | os.PathLike, images: str, method: str = "fanogan
     if out_path is not None:
         if out_path.suffix.lower() not in (".csv", ".json"):
             raise UserError(f"--out must end in .csv or .json; got {str(out_path)!r}")
-        if not out_path.parent.exists():
-            raise UserError(f"the folder of --out does not exist: {str(out_path.parent)!r}")
+        if not out_path.parent.is_dir():  # checked before the work: a file in the way fails now, not after
+            raise UserError(f"the folder of --out {'is a file' if out_path.parent.exists() else 'does not exist'}: "
+                            f"{str(out_path.parent)!r}")
     model = load_anomaly(run_dir)
     x, y, index = load_images(images, model)
     t0 = time.perf_counter()
     if method == "fanogan":
-        score = score_fanogan(model.G, model.D, model.E, x, kappa=model.info["kappa"])
+        score = score_fanogan(model.G, model.D, model.E, x, kappa=model.info["kappa"], progress=progress)
     else:
-        score = score_anogan(model.G, model.D, x, lam=lam, steps=anogan_steps, seed=seed)
+        score = score_anogan(model.G, model.D, x, lam=lam, steps=anogan_steps, seed=seed, progress=progress)
     seconds = (time.perf_counter() - t0) / len(x)
     classes = model.info.get("normal_classes")
     is_anom = None if (y is None or classes is None) else (~torch.isin(y, torch.tensor(classes))).long()

@@ -19,6 +19,7 @@ def anomaly():
 Examples:
   gankit anomaly fit --data digits --normal-classes 1,2,3,4,5,6,7,8,9 --out runs/
   gankit anomaly fit --preset quick-mlp --data mnist-5k --normal-classes 0,1,2,3,4 --steps 5000 --encoder-steps 3000
+  gankit anomaly fit --data digits --normal-classes 1,2,3 --quiet    # no progress bars (they go to stderr)
 """)
 @click.option("--preset", default="quick-mlp", show_default=True,
               help="Named run config of the GAN (see `gankit presets`).")
@@ -31,13 +32,14 @@ Examples:
               help="Steps of f-AnoGAN's encoder training (izi_f loss, G and D frozen).")
 @click.option("--kappa", type=float, default=1.0, show_default=True, help="Weight of D's feature residual in izi_f.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
-def anomaly_fit(preset, data_name, normal_classes, out, steps, encoder_steps, kappa, overrides):
+@click.option("--quiet", is_flag=True, help="No progress bars (the GAN's training, then the encoder's; on stderr).")
+def anomaly_fit(preset, data_name, normal_classes, out, steps, encoder_steps, kappa, overrides, quiet):
     """Train a GAN on normal data only, then the f-AnoGAN encoder; writes RUN_DIR/anomaly.pt."""
     from gankit.apps.anomaly import fit
 
     extra = ([f"data.name={data_name}"] if data_name is not None else []) + list(overrides)
     res = fit(preset, normal_classes, out=out, overrides=extra, steps=steps, encoder_steps=encoder_steps, kappa=kappa,
-              progress=True)
+              progress=not quiet)
     classes = res.model.info["normal_classes"]
     click.echo(f"trained on {res.model.info['n_normal_train']} normal images "
                f"(classes {'all' if classes is None else ','.join(map(str, classes))}); "
@@ -51,6 +53,7 @@ a .npy / .npz, an image file or an image folder (the same reader as `gankit inve
 Examples:
   gankit anomaly score runs/00000-quick test:all --out scores.csv
   gankit anomaly score runs/00000-quick test:0,1,2 --method anogan
+  gankit anomaly score runs/00000-quick test:all --quiet > scores.csv   # no progress bar on stderr
 """)
 @click.argument("run", metavar="RUN_DIR")
 @click.argument("images", metavar="IMAGES")
@@ -62,11 +65,13 @@ Examples:
 @click.option("--lam", type=float, default=0.1, show_default=True,
               help="AnoGAN: weight lambda of the discrimination loss.")
 @click.option("--seed", type=int, default=0, show_default=True, help="AnoGAN: seed of the search's start.")
-def anomaly_score(run, images, method, out, anogan_steps, lam, seed):
+@click.option("--quiet", is_flag=True, help="No progress bar (on stderr; the scores go to stdout or --out).")
+def anomaly_score(run, images, method, out, anogan_steps, lam, seed, quiet):
     """Score images: higher = more anomalous. Prints the AUROC when labels tell normal from anomalous."""
     from gankit.apps.anomaly import score_images
 
-    res = score_images(run, images, method=method, out=out, anogan_steps=anogan_steps, lam=lam, seed=seed)
+    res = score_images(run, images, method=method, out=out, anogan_steps=anogan_steps, lam=lam, seed=seed,
+                       progress=not quiet)
     if res["out"] is None:
         click.echo("i,index,label,score")
         for i, s in enumerate(res["scores"]):
