@@ -59,6 +59,7 @@ def test_cli_json_is_consistent(capsys):
             "--set", "train.batch=16"]
     code, out, err = run(args, capsys)
     assert code == 0, err
+    assert "bench: " in err and "%|" in err  # the progress bar goes to stderr; stdout is the JSON object alone
     r = json.loads(out)
     for key in ("samples_per_s", "flops_per_s", "peak_share", "flops_per_step", "step_seconds", "peak_flops_fp32",
                 "peak_flops_bf16"):
@@ -74,9 +75,9 @@ def test_cli_json_is_consistent(capsys):
 
 def test_cli_precision_switch_reaches_the_result(capsys):
     args = ["bench", "--preset", "ring8-vanilla", "--steps", "2", "--warmup", "1", "--json", "--set", "data.toy_n=500",
-            "--set", "train.batch=16", "--precision", "bf16"]
+            "--set", "train.batch=16", "--precision", "bf16", "--quiet"]
     code, out, err = run(args, capsys)
-    assert code == 0, err
+    assert code == 0 and err == "", err  # --quiet: no progress bar
     r = json.loads(out)
     assert r["precision"] == "bf16" and r["peak_share"] == r["peak_share_bf16"]
 

@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gankit.config import RunConfig, apply_overrides
 from gankit.errors import UserError
+from gankit.progress import progress_bar
 
 
 def _quiet(cfg: RunConfig, steps: int) -> RunConfig:
@@ -44,32 +45,43 @@ def _run(cfg: RunConfig, steps: int, out: str) -> None:
     train(_quiet(cfg, steps), out=out, progress=False)
 
 
-def step_flops(cfg: RunConfig) -> int:
-    """Matmul and convolution FLOPs of one training step (k D updates and one G update), forward and backward."""
+def step_flops(cfg: RunConfig, bar=None) -> int:
+    """Matmul and convolution FLOPs of one training step (k D updates and one G update), forward and backward.
+
+    ``bar``: a progress bar (:func:`gankit.progress.progress_bar`) that advances by one per run (2 runs).
+    """
     counts = []
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as out:
         for steps in (1, 2):
             with FlopCounterMode(display=False) as counter:
                 _run(cfg, steps, out)
             counts.append(counter.get_total_flops())
+            _advance(bar)
     return int(counts[1] - counts[0])
 
 
-def step_seconds(cfg: RunConfig, steps: int = 50, warmup: int = 10, repeats: int = 2) -> float:
+def step_seconds(cfg: RunConfig, steps: int = 50, warmup: int = 10, repeats: int = 2, bar=None) -> float:
     """Wall-clock seconds per training step: (time of warmup + steps) - (time of warmup), over steps;
-    best of repeats."""
+    best of repeats. ``bar``: a progress bar that advances by one per run (1 + 2 * repeats runs)."""
     best = float("inf")
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as out:
         # untimed: first-use costs (data cache, lazy init, allocator) must not enter a difference
         _run(cfg, warmup, out)
+        _advance(bar)
         for _ in range(repeats):
             t0 = time.perf_counter()
             _run(cfg, warmup, out)
             t1 = time.perf_counter()
             _run(cfg, warmup + steps, out)
             t2 = time.perf_counter()
+            _advance(bar, 2)  # after both timings: a bar's redraw stays out of the difference
             best = min(best, ((t2 - t1) - (t1 - t0)) / steps)
     return max(best, 1e-9)
+
+
+def _advance(bar, runs: int = 1) -> None:
+    if bar is not None:
+        bar.update(runs)
 
 
 def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 0, seconds: float = 0.3,
@@ -100,20 +112,31 @@ def matmul_peak(dtype: torch.dtype = torch.float32, n: int = 0, seconds: float =
     return best
 
 
-def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10) -> dict:
-    """Measure ``cfg``'s training speed here; returns a dict of plain numbers (see the module docstring)."""
+def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10, progress: bool = False) -> dict:
+    """Measure ``cfg``'s training speed here; returns a dict of plain numbers (see the module docstring).
+
+    ``progress``: a bar on stderr over the phases: 5 timed training runs, 2 counted ones, 2 matmul peaks.
+    """
     if steps <= 0 or warmup <= 0:
         raise UserError(f"--steps and the warm-up must be positive; got steps={steps}, warmup={warmup}")
     from gankit.training.runtime import set_threads
 
     threads, _ = set_threads(cfg.train.threads)  # resolved once, so both timed runs use the same count
     cfg = apply_overrides(cfg, [f"train.threads={threads}"])
-    seconds = step_seconds(cfg, steps=steps, warmup=warmup)
-    flops = step_flops(cfg)
-    from gankit.training.runtime import resolve_device, resolve_precision
+    repeats = 2
+    with progress_bar(1 + 2 * repeats + 2 + 2, "bench", unit="phase", enabled=progress) as bar:
+        bar.set_postfix_str("timing", refresh=False)
+        seconds = step_seconds(cfg, steps=steps, warmup=warmup, repeats=repeats, bar=bar)
+        bar.set_postfix_str("counting FLOPs")
+        flops = step_flops(cfg, bar=bar)
+        from gankit.training.runtime import resolve_device, resolve_precision
 
-    device = resolve_device(cfg.train.device)
-    peak32, peak16 = matmul_peak(torch.float32, device=device), matmul_peak(torch.bfloat16, device=device)
+        device = resolve_device(cfg.train.device)
+        bar.set_postfix_str("matmul peak")
+        peak32 = matmul_peak(torch.float32, device=device)
+        _advance(bar)
+        peak16 = matmul_peak(torch.bfloat16, device=device)
+        _advance(bar)
     flops_per_s = flops / seconds
     precision = resolve_precision(cfg.train.precision, device)
     return {"preset": cfg.preset, "batch": cfg.train.batch, "d_steps": cfg.train.d_steps, "steps_timed": steps,

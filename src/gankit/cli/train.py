@@ -126,7 +126,11 @@ def train(preset, config_file, data_name, overrides, steps, seed, out, resume, d
         echo(f"report: {report}")
 
 
-@click.command()
+@click.command(epilog="""\b
+Examples:
+  gankit bench --preset tutorial-mlp --batch 256 --steps 100
+  gankit bench --preset quick --precision bf16 --json --quiet > bench.json   # no progress bar on stderr
+""")
 @click.option("--preset", default="quick", show_default=True, help="Named run config to time (see `gankit presets`).")
 @click.option("--batch", type=int, default=None, help="Minibatch size; sets train.batch.")
 @click.option("--steps", type=int, default=50, show_default=True, help="Training steps timed (after a warm-up run).")
@@ -136,14 +140,15 @@ def train(preset, config_file, data_name, overrides, steps, seed, out, resume, d
 @click.option("--precision", type=PRECISION, default=None, help="Matmul precision; sets train.precision.")
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench(preset, batch, steps, warmup, overrides, precision, compile_, as_json):
+@click.option("--quiet", is_flag=True, help="No progress bar (it goes to stderr, also with --json).")
+def bench(preset, batch, steps, warmup, overrides, precision, compile_, as_json, quiet):
     """Measure training samples/s, achieved FLOP/s and the share of this machine's matmul peak."""
     from gankit.bench import bench as run_bench
     from gankit.config import apply_overrides, load_preset
 
     extra = list(overrides) + ([f"train.batch={batch}"] if batch is not None else [])
     extra += _speed_switches(precision, compile_)
-    res = run_bench(apply_overrides(load_preset(preset), extra), steps=steps, warmup=warmup)
+    res = run_bench(apply_overrides(load_preset(preset), extra), steps=steps, warmup=warmup, progress=not quiet)
     if as_json:
         click.echo(json.dumps(res))
         return
