@@ -19,6 +19,7 @@ from torch import nn
 from gankit.config import RunConfig
 from gankit.errors import UserError
 from gankit.models import sample_z
+from gankit.progress import progress_bar
 from gankit.run import load_run
 from gankit.viz import save_samples
 
@@ -32,11 +33,12 @@ def load_generator(run_or_ckpt: str | os.PathLike, ema: bool = True,
 
 @torch.no_grad()
 def generate(G: nn.Module, n: int, seed: int = 0, batch: int = 1000, z_dist: str | None = None,
-             c: int | torch.Tensor | None = None) -> torch.Tensor:
+             c: int | torch.Tensor | None = None, progress: bool = False) -> torch.Tensor:
     """n samples of G on CPU memory, [n, *data_shape]; the same seed gives the same samples.
 
     For a conditional G (``G.c_dim > 0``), ``c`` is one class for all samples, a tensor of n
     labels, or None for labels drawn uniformly over the classes (from the same seed).
+    ``progress``: a bar on stderr over the samples.
     """
     if n <= 0:
         raise UserError(f"the number of samples must be positive; got {n}")
@@ -45,14 +47,16 @@ def generate(G: nn.Module, n: int, seed: int = 0, batch: int = 1000, z_dist: str
     gen = torch.Generator(device).manual_seed(seed)
     dist = z_dist or getattr(G, "z_dist", "normal")
     out = []
-    for start in range(0, n, batch):
-        b = min(batch, n - start)
-        z = sample_z(b, G.z_dim, dist, gen, device)  # [b, z_dim]
-        cb = None
-        if G.c_dim:
-            cb = (torch.randint(G.c_dim, (b,), generator=gen, device=device) if labels is None
-                  else labels[start:start + b].to(device))
-        out.append(G(z, cb).cpu())
+    with progress_bar(n, "generate", unit="sample", enabled=progress) as bar:
+        for start in range(0, n, batch):
+            b = min(batch, n - start)
+            z = sample_z(b, G.z_dim, dist, gen, device)  # [b, z_dim]
+            cb = None
+            if G.c_dim:
+                cb = (torch.randint(G.c_dim, (b,), generator=gen, device=device) if labels is None
+                      else labels[start:start + b].to(device))
+            out.append(G(z, cb).cpu())
+            bar.update(b)
     return torch.cat(out)
 
 
@@ -83,16 +87,22 @@ def _check_fits_in_memory(n: int, shape: tuple[int, ...]) -> None:
 
 
 @torch.no_grad()
-def generate_seeds(G: nn.Module, seeds: list[int], c: torch.Tensor | None = None) -> torch.Tensor:
+def generate_seeds(G: nn.Module, seeds: list[int], c: torch.Tensor | None = None,
+                   progress: bool = False) -> torch.Tensor:
     """One sample per seed, ``[len(seeds), *data_shape]`` on the CPU: z_i is the first draw of a generator seeded
     with ``seeds[i]``, and G runs on each alone (a batch of one: matrix products round differently at other batch
-    sizes), so a sample is bitwise the same whatever other seeds are asked for. ``c``: labels, one per seed."""
+    sizes), so a sample is bitwise the same whatever other seeds are asked for. ``c``: labels, one per seed.
+    ``progress``: a bar on stderr over the seeds."""
     if not seeds:
         raise UserError("--seeds needs at least one seed")
     device = next(G.parameters()).device
     dist = getattr(G, "z_dist", "normal")
     z = torch.cat([sample_z(1, G.z_dim, dist, torch.Generator(device).manual_seed(s), device) for s in seeds])
-    out = [G(z[i:i + 1], None if c is None else c[i:i + 1].to(device)).cpu() for i in range(len(z))]
+    out = []
+    with progress_bar(len(z), "generate", unit="sample", enabled=progress) as bar:
+        for i in range(len(z)):
+            out.append(G(z[i:i + 1], None if c is None else c[i:i + 1].to(device)).cpu())
+            bar.update(1)
     return torch.cat(out)
 
 
@@ -101,13 +111,15 @@ def _span(seeds: list[int]) -> str:
 
 
 def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str | os.PathLike = "samples.png",
-           c: int | None = None, seeds: list[int] | None = None, device: str | torch.device = "cpu") -> Path:
+           c: int | None = None, seeds: list[int] | None = None, device: str | torch.device = "cpu",
+           progress: bool = False) -> Path:
     """Write n samples of a trained run to ``out``: a picture (.png) or arrays (.npz with x in [-1, 1], and y for
     a conditional G). A conditional G draws class ``c``, or with c None a grid with one row per class.
 
     ``seeds`` (stylegan2's habit, ``--seeds 0-63``): one sample per seed, z drawn from that seed
     alone, so sample 7 of ``--seeds 0-63`` is the same image as the only one of ``--seeds 7``;
-    ``n`` and ``seed`` are then unused. ``device``: where G runs.
+    ``n`` and ``seed`` are then unused. ``device``: where G runs. ``progress``: a bar on stderr over
+    the samples drawn.
 
     Raises:
         UserError: the checkpoint is unusable or ``out`` has an unknown suffix.
@@ -115,8 +127,9 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
     out = Path(out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UserError(f"--out must end in .png (a picture) or .npz (arrays); got {str(out)!r}")
-    if not out.parent.exists():
-        raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    if not out.parent.is_dir():  # checked before the work: a file in the way fails now, not after
+        raise UserError(f"the folder of --out {'is a file' if out.parent.exists() else 'does not exist'}: "
+                        f"{str(out.parent)!r}")
     from gankit.train import grid_columns, grid_labels
 
     from gankit.training.runtime import resolve_device
@@ -128,7 +141,8 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
     labels = class_labels(G, n, c)
     if labels is None and G.c_dim:
         labels = grid_labels(n, G.c_dim)  # [n]: one block of rows per class
-    x = generate(G, n, seed=seed, c=labels) if seeds is None else generate_seeds(G, seeds, c=labels)
+    x = (generate(G, n, seed=seed, c=labels, progress=progress) if seeds is None
+         else generate_seeds(G, seeds, c=labels, progress=progress))
     if out.suffix.lower() == ".npz":
         arrays = {"x": x.numpy(), "seed": np.int64(seed)} if seeds is None else {"x": x.numpy(),
                                                                                  "seeds": np.array(seeds)}

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError
+from gankit.progress import progress_bar
 
 
 def balanced_labels(n: int, classes: list[int]) -> torch.Tensor:
@@ -35,7 +36,7 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed: int = 0,
-            classes: list[int] | None = None) -> Path:
+            classes: list[int] | None = None, progress: bool = False) -> Path:
     """Write n labelled samples of a conditional G to ``out`` (a .npz file, or a folder); returns ``out``.
 
     Args:
@@ -44,6 +45,7 @@ def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed
         out: ``*.npz`` for arrays, anything else is a folder (created; must be empty if it exists).
         seed: seed of the noise; the same seed gives the same data.
         classes: the classes to draw (default all of G's classes).
+        progress: bars on stderr over the samples drawn, then over the files written to a folder.
 
     Raises:
         UserError: an unconditional G, vector data, a bad class, a non-empty output folder.
@@ -64,13 +66,14 @@ def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed
         raise UserError(f"--classes must lie in 0..{G.c_dim - 1} for this generator; got {bad}")
     out = Path(out)
     is_npz = out.suffix.lower() == ".npz"
-    if is_npz and not out.parent.exists():
-        raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    if is_npz and not out.parent.is_dir():  # checked before the work: a file in the way fails now, not after
+        raise UserError(f"the folder of --out {'is a file' if out.parent.exists() else 'does not exist'}: "
+                        f"{str(out.parent)!r}")
     if not is_npz and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {str(out)!r} exists and is not an empty folder; give a new folder or a .npz file")
 
     y = balanced_labels(n, classes)  # [n]
-    x = to_uint8(generate(G, n, seed=seed, c=y))  # [n, C, H, W] uint8
+    x = to_uint8(generate(G, n, seed=seed, c=y, progress=progress))  # [n, C, H, W] uint8
     if is_npz:
         np.savez_compressed(out, x=x, y=y.numpy(), seed=np.int64(seed), source=str(run_or_ckpt))
         return out
@@ -79,12 +82,14 @@ def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed
     out.mkdir(parents=True, exist_ok=True)
     rows = ["file,label"]
     width = len(str(n - 1))
-    for i, (img, label) in enumerate(zip(x, y.tolist())):
-        folder = out / str(label)
-        folder.mkdir(exist_ok=True)
-        arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)  # [H, W] or [H, W, 3]
-        name = f"{label}/{i:0{width}d}.png"
-        Image.fromarray(arr).save(out / name)
-        rows.append(f"{name},{label}")
+    with progress_bar(n, "write", unit="img", enabled=progress) as bar:
+        for i, (img, label) in enumerate(zip(x, y.tolist())):
+            folder = out / str(label)
+            folder.mkdir(exist_ok=True)
+            arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)  # [H, W] or [H, W, 3]
+            name = f"{label}/{i:0{width}d}.png"
+            Image.fromarray(arr).save(out / name)
+            rows.append(f"{name},{label}")
+            bar.update(1)
     (out / "labels.csv").write_text("\n".join(rows) + "\n")
     return out

@@ -14,6 +14,7 @@ Examples:
   gankit sample runs/00001-cgan-mnist -n 100 --out grid.png      # conditional: one row per class
   gankit sample runs/00001-cgan-mnist -n 16 --class 3 --out threes.png
   gankit sample runs/00000-quick --seeds 0-63 --out grid.png   # one image per seed (stylegan2's habit)
+  gankit sample runs/00000-quick -n 50000 --out fid.npz --quiet  # no progress bar on stderr
 """)
 @click.argument("run", metavar="RUN_DIR|CKPT")
 @click.option("-n", "n", type=int, default=64, show_default=True, help="Number of samples.")
@@ -24,7 +25,8 @@ Examples:
 @click.option("--seeds", default=None, metavar="A-B,C",
               help="One sample per seed, e.g. 0-63 or 1,5,9 (instead of -n and --seed).")
 @click.option("--device", default="cpu", show_default=True, help="Where G runs: cpu, cuda or cuda:N.")
-def sample(run, n, seed, out, class_, seeds, device):
+@click.option("--quiet", is_flag=True, help="No progress bar (on stderr).")
+def sample(run, n, seed, out, class_, seeds, device, quiet):
     """Draw samples from a trained generator (no dataset needed)."""
     from gankit.generate import sample as run_sample
 
@@ -33,7 +35,7 @@ def sample(run, n, seed, out, class_, seeds, device):
         from gankit.data.images import parse_indices
 
         wanted = parse_indices(seeds, 2 ** 63, where="the seeds", context=f"--seeds {seeds!r}")
-    path = run_sample(run, n=n, seed=seed, out=out, c=class_, seeds=wanted, device=device)
+    path = run_sample(run, n=n, seed=seed, out=out, c=class_, seeds=wanted, device=device, progress=not quiet)
     click.echo(f"wrote {len(wanted) if wanted is not None else n} samples to {path}")
 
 
@@ -41,13 +43,15 @@ def sample(run, n, seed, out, class_, seeds, device):
 Examples:
   gankit augment runs/00001-cgan-mnist --n 5000 --out synthetic.npz
   gankit augment runs/00001-cgan-mnist --n 1000 --out synthetic/ --classes 3,5,8
+  gankit augment runs/00001-cgan-mnist --n 50000 --out synthetic.npz --quiet   # no progress bars on stderr
 """)
 @click.argument("run", metavar="RUN_DIR|CKPT")
 @click.option("--n", "n", type=int, required=True, help="Number of samples, shared equally over the classes.")
 @click.option("--out", required=True, help="A .npz file (x uint8 [N, C, H, W], y labels) or a folder (one per class).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @click.option("--classes", default=None, metavar="K,K,...", help="Only these classes (default all).")
-def augment(run, n, out, seed, classes):
+@click.option("--quiet", is_flag=True, help="No progress bars (on stderr).")
+def augment(run, n, out, seed, classes, quiet):
     """Write labelled synthetic data from a conditional generator (data augmentation)."""
     from gankit.apps.augment import augment as run_augment
 
@@ -57,4 +61,5 @@ def augment(run, n, out, seed, classes):
             wanted = [int(c) for c in classes.split(",") if c.strip()]
         except ValueError:
             raise UserError(f"--classes expects comma-separated class numbers like 0,3,7; got {classes!r}") from None
-    click.echo(f"wrote {n} labelled samples to {run_augment(run, n, out, seed=seed, classes=wanted)}")
+    path = run_augment(run, n, out, seed=seed, classes=wanted, progress=not quiet)
+    click.echo(f"wrote {n} labelled samples to {path}")
