@@ -216,6 +216,7 @@ def test_cli_invert_takes_index_ranges(digits_run, digits_test, tmp_path, capsys
     (["{d}/notes.txt"], ".txt file"),
     (["test:0", "--out", "{d}/z.png"], ".npz"),
     (["test:0", "--out", "{d}/nowhere/z.npz"], "does not exist"),
+    (["test:0", "--out", "{d}/notes.txt/z.npz"], "the folder of --out is a file"),
     (["test:0", "--feature-weight", "0.5"], "feature space"),
     (["test:0", "--features", "digits", "--feature-weight", "-1"], "positive"),
     (["test:0", "--steps", "0"], "steps"),
@@ -283,8 +284,11 @@ def test_arithmetic_real_and_class_operands(digits_run, digits_test, tmp_path):
     (["--minus", "seed:1"], "at least one --plus"),
     (["--plus", "seed:1", "--out", "{d}/s.jpg"], ".png"),
     (["--plus", "seed:1", "--n", "-1"], "--n"),
+    (["--plus", "seed:1", "--out", "{d}/f/s.png"], "the folder of --out is a file"),
+    (["--plus", "seed:1", "--out", "{d}/none/s.png"], "the folder of --out does not exist"),
 ])
 def test_cli_arithmetic_bad_input_is_one_line(digits_run, tmp_path, capsys, args, needle):
+    (tmp_path / "f").write_text("in the way")
     args = [a.replace("{d}", str(tmp_path)) for a in args]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "s.png")]

@@ -17,3 +17,27 @@ class TrainingDiverged(UserError):
 
     Raised by every system's training alike (the GAN and VAE loop and the image-to-image systems).
     """
+
+
+def check_out_folder(out, flag: str = "--out") -> None:
+    """Raise :class:`UserError` unless the folder that will hold ``out`` exists and is a folder.
+
+    Called before the work starts, so a missing folder or a file in its place fails at once rather
+    than after minutes of sampling or inversion.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_out_folder(d / "a.png")
+    >>> (d / "f").write_text("x")
+    1
+    >>> check_out_folder(d / "f" / "a.png")
+    Traceback (most recent call last):
+    ...
+    gankit.errors.UserError: the folder of --out is a file: ...
+    """
+    from pathlib import Path
+
+    parent = Path(out).parent
+    if not parent.is_dir():
+        kind = "is a file" if parent.exists() else "does not exist"
+        raise UserError(f"the folder of {flag} {kind}: {str(parent)!r}")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from gankit.config import RunConfig
-from gankit.errors import UserError
+from gankit.errors import UserError, check_out_folder
 from gankit.models import sample_z
 from gankit.progress import progress_bar
 from gankit.run import load_run
@@ -127,9 +127,7 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
     out = Path(out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UserError(f"--out must end in .png (a picture) or .npz (arrays); got {str(out)!r}")
-    if not out.parent.is_dir():  # checked before the work: a file in the way fails now, not after
-        raise UserError(f"the folder of --out {'is a file' if out.parent.exists() else 'does not exist'}: "
-                        f"{str(out.parent)!r}")
+    check_out_folder(out)
     from gankit.train import grid_columns, grid_labels
 
     from gankit.training.runtime import resolve_device

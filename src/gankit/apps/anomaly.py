@@ -55,7 +55,7 @@ from gankit.apps.encoder import (ANOMALY_FORMAT, ANOMALY_NAME, ANOMALY_VERSION, 
                                  encoder_from_state, read_encoder_file, save_encoder, train_encoder)
 from gankit.apps.invert import invert
 from gankit.config import RunConfig, apply_overrides, from_dict, load_preset, to_dict, validate
-from gankit.errors import UserError
+from gankit.errors import UserError, check_out_folder
 from gankit.models import sample_z
 from gankit.progress import progress_bar
 
@@ -390,9 +390,7 @@ def score_images(run_dir: str | os.PathLike, images: str, method: str = "fanogan
     if out_path is not None:
         if out_path.suffix.lower() not in (".csv", ".json"):
             raise UserError(f"--out must end in .csv or .json; got {str(out_path)!r}")
-        if not out_path.parent.is_dir():  # checked before the work: a file in the way fails now, not after
-            raise UserError(f"the folder of --out {'is a file' if out_path.parent.exists() else 'does not exist'}: "
-                            f"{str(out_path.parent)!r}")
+        check_out_folder(out_path)
     model = load_anomaly(run_dir)
     x, y, index = load_images(images, model)
     t0 = time.perf_counter()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from gankit.apps.invert import invert, tile_scale
-from gankit.errors import UserError
+from gankit.errors import UserError, check_out_folder
 from gankit.models import sample_z
 
 __all__ = ["PER_CLASS", "ARITHMETIC_NOISE", "parse_operand", "seed_z", "arithmetic"]
@@ -97,8 +97,7 @@ def arithmetic(run_or_ckpt: str | os.PathLike, plus: list[str], minus: list[str]
     out = Path(out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UserError(f"--out must end in .png (a picture) or .npz (arrays); got {str(out)!r}")
-    if not out.parent.exists():
-        raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    check_out_folder(out)
     if not plus:
         raise UserError("latent arithmetic needs at least one --plus operand")
     if not isinstance(n, int) or n < 0:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.errors import UserError
+from gankit.errors import UserError, check_out_folder
 from gankit.progress import progress_bar
 
 
@@ -66,9 +66,8 @@ def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed
         raise UserError(f"--classes must lie in 0..{G.c_dim - 1} for this generator; got {bad}")
     out = Path(out)
     is_npz = out.suffix.lower() == ".npz"
-    if is_npz and not out.parent.is_dir():  # checked before the work: a file in the way fails now, not after
-        raise UserError(f"the folder of --out {'is a file' if out.parent.exists() else 'does not exist'}: "
-                        f"{str(out.parent)!r}")
+    if is_npz:
+        check_out_folder(out)
     if not is_npz and out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {str(out)!r} exists and is not an empty folder; give a new folder or a .npz file")
 

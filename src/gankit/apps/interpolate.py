@@ -35,7 +35,7 @@ from torch import nn
 
 from gankit.apps.arithmetic import seed_z
 from gankit.apps.invert import invert, tile_scale
-from gankit.errors import UserError
+from gankit.errors import UserError, check_out_folder
 from gankit.models import sample_z
 
 __all__ = ["MODES", "POOR_RECONSTRUCTION", "resolve_mode", "interpolate", "LatentPaths", "latent_paths",
@@ -233,8 +233,7 @@ def interpolate_run(run_or_ckpt: str | os.PathLike, out: str | os.PathLike = "in
     out = Path(out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise UserError(f"--out must end in .png (a picture) or .npz (arrays); got {str(out)!r}")
-    if not out.parent.exists():
-        raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    check_out_folder(out)
     if not isinstance(steps, int) or steps < 2:
         raise UserError(f"--steps must be >= 2 (the path includes both ends); got {steps}")
     if between_real is not None and between_seeds is not None:

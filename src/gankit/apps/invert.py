@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from gankit.apps.encoder import discriminator_features, encode_best_class, load_discriminator, load_encoder
-from gankit.errors import UserError
+from gankit.errors import UserError, check_out_folder
 from gankit.models import sample_z
 
 __all__ = ["FEATURES", "FEATURE_WEIGHT", "METHODS", "invert", "invert_best_class", "load_images", "invert_run",
@@ -331,8 +331,7 @@ def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: s
     out = Path(out)
     if out.suffix.lower() != ".npz":
         raise UserError(f"--out must end in .npz (z, reconstructions and errors as arrays); got {str(out)!r}")
-    if not out.parent.exists():
-        raise UserError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    check_out_folder(out)
     if features not in FEATURES:
         raise UserError(f"unknown features {features!r}; expected one of {', '.join(FEATURES)}")
     if method not in METHODS:
