@@ -92,10 +92,11 @@ def train_with_snapshots(preset: str, steps: int, every: int, runs: Path, center
     t0 = time.perf_counter()
     result, snaps, samples = None, [], []
     for target in range(every, steps + 1, every):
+        report = target + every > steps  # one report.html, after the last segment, not one per segment
         if result is None:
-            result = train(cfg, out=runs, steps=target, progress=False)
+            result = train(cfg, out=runs, steps=target, progress=False, report=report)
         else:
-            result = train(resume=result.run_dir, steps=target, progress=False)
+            result = train(resume=result.run_dir, steps=target, progress=False, report=report)
         assert result.step == target, (preset, result.step, target)
         x = generate(result.G_ema, N_SAMPLES, seed=SAMPLE_SEED).numpy().astype(np.float64)  # [N, 2]
         samples.append(x)

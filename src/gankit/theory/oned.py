@@ -127,10 +127,11 @@ def train_snapshots(cfg: RunConfig, out: Path, steps: list[int], bar=None) -> li
                                 "train.log_every=10"])
     result, done = None, 0
     for s in sorted(s for s in steps if s > 0):
+        report = s == last  # one report.html, at the end, not one per segment (about 0.5 s each)
         if result is None:
-            result = train(apply_overrides(cfg, [f"train.steps={s}"]), out=out, progress=False)
+            result = train(apply_overrides(cfg, [f"train.steps={s}"]), out=out, progress=False, report=report)
         else:
-            result = train(resume=result.run_dir, steps=s, progress=False)
+            result = train(resume=result.run_dir, steps=s, progress=False, report=report)
         rows = read_stats(result.run_dir / "stats.jsonl")
         recent = [r["loss_D"] for r in rows if r["step"] > s - max(10, s // 20)]
         G, D = copy.deepcopy(result.G).eval(), copy.deepcopy(result.D).eval()
