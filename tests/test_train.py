@@ -10,6 +10,7 @@ from gankit.config import apply_overrides, load_preset
 from gankit.errors import UserError
 from gankit.stats import read_stats
 from gankit.train import train
+from tests.helpers import user_error
 
 TINY = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8", "train.batch=16",
         "train.log_every=5", "train.snapshot_every=10", "train.ckpt_every=10", "train.grid=16"]
@@ -115,6 +116,28 @@ def test_ema_follows_its_warmed_up_recurrence(tmp_path):
     for k in a["G_ema"]:
         if a["G_ema"][k].is_floating_point() and "running" not in k:
             assert (a["G_ema"][k] - a["G"][k]).abs().max() < 0.2 * (a["G"][k].abs().max() + 1e-3)
+
+
+def test_ema_by_half_life_in_images_follows_its_recurrence(tmp_path):
+    """train.ema_kimg: beta = 0.5 ** (batch / half-life in images); with the warm-up the first update copies G."""
+    batch = tiny().train.batch
+    runs = {}
+    for name, extra in {"a": ["train.steps=1"], "b": ["train.steps=2"], "w": ["train.steps=1"]}.items():
+        rampup = "0.05" if name == "w" else "0"
+        cfg = tiny(*extra, "train.ema=0", "train.ema_kimg=0.1", f"train.ema_rampup={rampup}")
+        runs[name] = load_checkpoint(train(cfg, out=tmp_path / name, progress=False).run_dir)["nets"]
+    a, b, w = runs["a"], runs["b"], runs["w"]
+    beta = 0.5 ** (batch / 100)  # a half-life of 100 images, no warm-up
+    moved = 0.0
+    for k, w0 in a["G_ema"].items():
+        if not w0.is_floating_point() or "running" in k:
+            continue  # buffers (BatchNorm statistics) are copied, not averaged
+        assert torch.allclose(b["G_ema"][k], beta * a["G_ema"][k] + (1 - beta) * b["G"][k], atol=1e-6), k
+        assert torch.equal(w["G_ema"][k], w["G"][k]), k  # warm-up: half-life 0 images at the first update
+        moved = max(moved, (b["G_ema"][k] - b["G"][k]).abs().max().item())
+    assert moved > 1e-4  # the average lags G: the recurrence above was not trivially G itself
+    user_error(lambda: tiny("train.ema=0.99", "train.ema_kimg=10"), "train.ema", "train.ema_kimg", "set one")
+    user_error(lambda: tiny("train.ema=0", "train.ema_kimg=-1"), "train.ema_kimg", ">= 0")
 
 
 def test_the_engine_writes_the_report_at_the_end(tmp_path):

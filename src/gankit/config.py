@@ -122,6 +122,10 @@ class TrainConfig:
     channels_last: bool = True  # convolutional nets: NHWC memory layout (faster convolutions on CPUs and tensor cores)
     seed: int = 0  # seed of initialisation, noise, minibatch order and dropout
     ema: float = 0.0  # decay of the moving average of G's weights per step (warmed up: min(ema, (1+t)/(10+t))); 0 = off
+    # half-life of G's moving average in thousands of generated images instead of a decay per step (stylegan2-ada's
+    # ema_kimg; systems/gan.ema_beta); 0 = off (train.ema decides)
+    ema_kimg: float = 0.0
+    ema_rampup: float = 0.05  # with ema_kimg: the half-life is at most this fraction of the images seen; 0 = no warm-up
     log_every: int = 50  # steps between progress-bar refreshes and stats.jsonl flushes
     snapshot_every: int = 500  # steps between sample grids from the fixed noise batch
     ckpt_every: int = 1000  # steps between checkpoints (one is always written at the end)
@@ -273,7 +277,10 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ["D.dropout", "D.dropout_input", "train.ema", "optim.beta1", "optim.beta2"]:
         if not 0.0 <= flat[key] < 1.0:
             raise UserError(f"config key {key!r} must lie in [0, 1); got {flat[key]!r}")
-    for key in ["loss.gp_lambda", "loss.r1_gamma", "loss.r2_gamma", "loss.clip"]:
+    if cfg.train.ema > 0 and cfg.train.ema_kimg > 0:
+        raise UserError(f"train.ema ({cfg.train.ema}) and train.ema_kimg ({cfg.train.ema_kimg}) both set G's moving "
+                        "average: set one of them, the other to 0")
+    for key in ["loss.gp_lambda", "loss.r1_gamma", "loss.r2_gamma", "loss.clip", "train.ema_kimg", "train.ema_rampup"]:
         if not flat[key] >= 0.0:
             raise UserError(f"config key {key!r} must be >= 0 (0 = off); got {flat[key]!r}")
     if cfg.loss.g_loss not in LOSS_PAIRS[cfg.loss.d_loss]:
@@ -343,7 +350,8 @@ def _validate_sections(cfg: RunConfig) -> None:
                                 "(an image-to-image system: its input is an image, not noise)")
         t = cfg.train
         unsupported = [("train.precision", t.precision, ("auto", "fp32")), ("train.compile", t.compile, (False,)),
-                       ("train.ema", t.ema, (0.0,)), ("train.d_steps", t.d_steps, (1,)),
+                       ("train.ema", t.ema, (0.0,)), ("train.ema_kimg", t.ema_kimg, (0.0,)),
+                       ("train.d_steps", t.d_steps, (1,)),
                        ("optim.name", cfg.optim.name, ("adam",))]
         for key, value, allowed in unsupported:
             if value not in allowed:

@@ -183,7 +183,8 @@ def fit(cfg_or_preset: RunConfig | str = "quick-mlp", normal_classes: str | Sequ
         np.savez(npz, x=((x_normal.numpy().astype(np.float64) + 1.0) / 2.0).clip(0.0, 1.0))
         train_cfg = apply_overrides(cfg, [f"data.name={npz}", "data.size=0", "data.channels=0"])
     result = train(train_cfg, out=out, progress=progress)
-    G = copy.deepcopy(result.G_ema if cfg.train.ema > 0 else result.G)
+    averaged = cfg.train.ema > 0 or cfg.train.ema_kimg > 0
+    G = copy.deepcopy(result.G_ema if averaged else result.G)
     D = copy.deepcopy(result.D)
     device = next(G.parameters()).device
     for net in (G, D):
@@ -194,7 +195,7 @@ def fit(cfg_or_preset: RunConfig | str = "quick-mlp", normal_classes: str | Sequ
                               progress=progress)
     info = {"kappa": float(kappa), "normal_classes": classes, "data": to_dict(original_data),
             "encoder_steps": encoder_steps, "encoder_lr": float(encoder_lr), "seed": seed,
-            "encoder_loss_last": losses[-1], "n_normal_train": len(x_normal), "g_is_ema": cfg.train.ema > 0}
+            "encoder_loss_last": losses[-1], "n_normal_train": len(x_normal), "g_is_ema": averaged}
     path = save_encoder(E, Path(result.run_dir) / ANOMALY_NAME, ANOMALY_FORMAT, ANOMALY_VERSION, **info)
     model = AnomalyModel(G=G, D=D, E=E, cfg=cfg, info={**info, "run_dir": str(result.run_dir)})
     return FitResult(run_dir=Path(result.run_dir), anomaly=path, model=model, encoder_loss=losses)

@@ -94,6 +94,31 @@ def schedule(cfg: RunConfig, step: int, lr0: float) -> tuple[float, float]:
     return lr, momentum
 
 
+def ema_beta(step: int, images_per_step: int, ema: float, ema_kimg: float = 0.0, ema_rampup: float = 0.05) -> float:
+    """The decay of G_ema's update after ``step`` G updates (0 at the first): G_ema <- beta G_ema + (1 - beta) G.
+
+    With ``ema_kimg`` > 0 the average's half-life is set in images, as in stylegan2-ada
+    (Karras et al. 2020; training/training_loop.py, ema_kimg and ema_rampup): half-life
+    h = ema_kimg * 1000 images, at most ``ema_rampup`` times the images seen so far (0: no warm-up),
+    and beta = 0.5 ** (images_per_step / h), so the weight of a step halves every h images whatever
+    the batch. Otherwise ``ema`` is the decay per step, warmed up as TensorFlow's
+    ExponentialMovingAverage with num_updates: min(ema, (1 + step) / (10 + step)).
+
+    >>> round(ema_beta(10_000, 64, 0.0, ema_kimg=10), 6)  # 640k images seen: the full 10k-image half-life
+    0.995574
+    >>> ema_beta(100, 64, 0.0, ema_kimg=10) == 0.5 ** (64 / (0.05 * 6400))  # warm-up: h = 5% of 6,400 images
+    True
+    >>> round(ema_beta(3600, 64, 0.999), 6), round(3601 / 3610, 6)  # the per-step warm-up caps 0.999 at step 3,600
+    (0.997507, 0.997507)
+    """
+    if ema_kimg > 0:
+        half_life = ema_kimg * 1000.0
+        if ema_rampup > 0:
+            half_life = min(half_life, step * images_per_step * ema_rampup)
+        return 0.5 ** (images_per_step / max(half_life, 1e-8))
+    return min(ema, (1 + step) / (10 + step))
+
+
 def scores_independently(D: nn.Module) -> bool:
     """True when D's logit for a sample (or pack) does not depend on the rest of the batch: no BatchNorm
     (batch statistics in train mode) and no minibatch discrimination. Only then may real and fake
@@ -241,7 +266,7 @@ class GANSystem:
         """Before a picture or a checkpoint (every rank, at the same steps): rank 0's buffers everywhere, G_ema
         current."""
         distributed.sync_buffers(self.world, self.G, self.D)
-        if self.cfg.train.ema == 0:
+        if self.cfg.train.ema == 0 and self.cfg.train.ema_kimg == 0:
             self.G_ema.load_state_dict(self.G.state_dict())
 
     def snapshot(self, run_dir: Path, step: int) -> Path:
@@ -441,12 +466,12 @@ class GANSystem:
         return loss_G, gnorm
 
     def update_ema(self, step: int) -> None:
-        ema = self.cfg.train.ema
-        if ema > 0:
+        t = self.cfg.train
+        if t.ema > 0 or t.ema_kimg > 0:
             with torch.no_grad():
-                # Warm-up (as TensorFlow's ExponentialMovingAverage with num_updates): early on the
-                # average would mostly hold the random initial weights, so the decay starts small.
-                beta = min(ema, (1 + step) / (10 + step))
+                # Warm-up: early on the average would mostly hold the random initial weights, so the decay starts
+                # small (ema_beta).
+                beta = ema_beta(step, self.b * self.world.size, t.ema, t.ema_kimg, t.ema_rampup)
                 torch._foreach_lerp_(self.ema_params, self.g_params, 1.0 - beta)
                 for b_ema, b_live in zip(self.G_ema.buffers(), self.G.buffers()):
                     b_ema.copy_(b_live)
