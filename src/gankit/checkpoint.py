@@ -89,7 +89,12 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
 
 
 def find_checkpoint(run_or_ckpt: str | os.PathLike) -> Path:
-    """A run directory -> its checkpoint file; a file -> itself. UserError if neither exists."""
+    """A run directory -> its checkpoint file; a file -> itself; ``pretrained:NAME`` -> the shipped generator's copy
+    in the cache (:mod:`gankit.pretrained`). UserError if none of these exists."""
+    from gankit import pretrained
+
+    if pretrained.is_pretrained(run_or_ckpt):
+        return pretrained.resolve(run_or_ckpt) / CHECKPOINT_NAME
     p = Path(run_or_ckpt)
     if p.is_dir():
         p = p / CHECKPOINT_NAME

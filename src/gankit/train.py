@@ -85,6 +85,9 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
     state = None
     if resume is not None:
         state = ckpt.load_checkpoint(resume)
+        if not state["optims"]:
+            raise UserError(f"{str(resume)!r} holds no optimizer state (a sample-only checkpoint, as the pretrained "
+                            "generators are), so it cannot be resumed; train a run of your own with `gankit train`")
         cfg = validate(from_dict(state["config"]))
     elif cfg is None:
         raise UserError("train() needs a config or a run directory to resume")

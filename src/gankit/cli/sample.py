@@ -10,13 +10,14 @@ from gankit.errors import UserError
 @click.command(epilog="""\b
 Examples:
   gankit sample runs/00000-quick -n 64 --seed 0 --out grid.png
+  gankit sample pretrained:mnist -n 100 --out grid.png   # the generator that ships with gankit
   gankit sample runs/00000-quick/checkpoint.pt -n 10000 --out samples.npz
   gankit sample runs/00001-cgan-mnist -n 100 --out grid.png      # conditional: one row per class
   gankit sample runs/00001-cgan-mnist -n 16 --class 3 --out threes.png
   gankit sample runs/00000-quick --seeds 0-63 --out grid.png   # one image per seed (stylegan2's habit)
   gankit sample runs/00000-quick -n 50000 --out fid.npz --quiet  # no progress bar on stderr
 """)
-@click.argument("run", metavar="RUN_DIR|CKPT")
+@click.argument("run", metavar="RUN_DIR|CKPT|pretrained:NAME")
 @click.option("-n", "n", type=int, default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
 @click.option("--out", default="samples.png", show_default=True, help="A .png picture or a .npz of arrays.")

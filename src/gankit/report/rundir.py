@@ -29,8 +29,13 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     Raises:
         UserError: the folder or its config.json is missing, or a JSON file in it is malformed.
     """
-    run = Path(run_dir)
+    from gankit.pretrained import is_pretrained
+
     expected = "expected a run directory written by gankit train (config.json, stats.jsonl, samples-*.png)"
+    if is_pretrained(run_dir):
+        raise UserError(f"{run_dir} is a shipped generator without its training history, so it has no report; "
+                        f"{expected}")
+    run = Path(run_dir)
     if not run.exists():
         raise UserError(f"run directory {str(run)!r} does not exist; {expected}")
     if not run.is_dir():
