@@ -134,6 +134,11 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = auto: one per idle core (training/runtime.resolve_threads)
     tensorboard: bool = False  # also write TensorBoard event files (scalars, sample grids) into RUN_DIR/tensorboard
 
+    @property
+    def averages_g(self) -> bool:
+        """Whether G_ema is a moving average of G (train.ema or train.ema_kimg), not a copy of it."""
+        return self.ema > 0 or self.ema_kimg > 0
+
 
 @dataclass(frozen=True)
 class VAEConfig:

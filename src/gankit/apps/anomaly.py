@@ -183,7 +183,7 @@ def fit(cfg_or_preset: RunConfig | str = "quick-mlp", normal_classes: str | Sequ
         np.savez(npz, x=((x_normal.numpy().astype(np.float64) + 1.0) / 2.0).clip(0.0, 1.0))
         train_cfg = apply_overrides(cfg, [f"data.name={npz}", "data.size=0", "data.channels=0"])
     result = train(train_cfg, out=out, progress=progress)
-    averaged = cfg.train.ema > 0 or cfg.train.ema_kimg > 0
+    averaged = cfg.train.averages_g
     G = copy.deepcopy(result.G_ema if averaged else result.G)
     D = copy.deepcopy(result.D)
     device = next(G.parameters()).device

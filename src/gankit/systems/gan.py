@@ -266,7 +266,7 @@ class GANSystem:
         """Before a picture or a checkpoint (every rank, at the same steps): rank 0's buffers everywhere, G_ema
         current."""
         distributed.sync_buffers(self.world, self.G, self.D)
-        if self.cfg.train.ema == 0 and self.cfg.train.ema_kimg == 0:
+        if not self.cfg.train.averages_g:
             self.G_ema.load_state_dict(self.G.state_dict())
 
     def snapshot(self, run_dir: Path, step: int) -> Path:
@@ -467,7 +467,7 @@ class GANSystem:
 
     def update_ema(self, step: int) -> None:
         t = self.cfg.train
-        if t.ema > 0 or t.ema_kimg > 0:
+        if t.averages_g:
             with torch.no_grad():
                 # Warm-up: early on the average would mostly hold the random initial weights, so the decay starts
                 # small (ema_beta).
