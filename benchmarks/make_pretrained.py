@@ -40,7 +40,7 @@ def main() -> None:
         result = train(cfg, out=tmp, progress=True, report=False)
         seconds = time.perf_counter() - t0
         scores = evaluate(result.run_dir, metrics="fid,pr,classes", n=10_000, seed=0, record=False)
-        target = ROOT / "src" / "gankit" / "pretrained" / PRETRAINED[args.name][0]
+        target = ROOT / "src" / "gankit" / "pretrained" / PRETRAINED[args.name]
         torch.save(slim(load_checkpoint(result.run_dir)), target)
         shutil.copyfile(result.samples, ROOT / "docs" / "img" / f"pretrained-{args.name}.png")
     print(json.dumps({"name": args.name, "preset": args.preset, "seed": args.seed, "steps": result.step,

@@ -29,9 +29,9 @@ from gankit.errors import UserError
 
 PREFIX = "pretrained:"
 
-# name -> (packaged file, the preset and recipe it was trained with)
-PRETRAINED: dict[str, tuple[str, str]] = {
-    "mnist": ("mnist.pt", "the quick preset (class-conditional DCGAN) on mnist-5k, seed 0, fp32 on one thread"),
+# name -> packaged file
+PRETRAINED: dict[str, str] = {
+    "mnist": "mnist.pt",  # the quick preset (class-conditional DCGAN, R1) on mnist-5k, seed 0, fp32, one thread
 }
 
 __all__ = ["PREFIX", "PRETRAINED", "is_pretrained", "packaged_file", "resolve", "slim"]
@@ -50,7 +50,7 @@ def packaged_file(name: str) -> Path:
     """The file of shipped generator ``name`` inside the installed package; one line for an unknown name."""
     if name not in PRETRAINED:
         raise UserError(f"no pretrained generator {name!r}; gankit ships {', '.join(PREFIX + n for n in PRETRAINED)}")
-    path = Path(__file__).with_name(PRETRAINED[name][0])
+    path = Path(__file__).with_name(PRETRAINED[name])
     if not path.is_file():
         raise UserError(f"the pretrained generator {name!r} is missing from this installation ({str(path)!r}); "
                         "reinstall gankit, or write it with `python benchmarks/make_pretrained.py`")
