@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gankit.viz import GRID_BOX_KEY, read_grid_box
 from gankit.apps.interpolate import POOR_RECONSTRUCTION, interpolate, latent_paths
 from gankit.apps.invert import invert, tile_scale
 from gankit.config import apply_overrides, load_preset
@@ -173,7 +174,10 @@ def digits_run(tmp_path_factory):
 def _tiles_from_png(path, rows, cols, side):
     """Cut an interpolation PNG back into tiles [rows, cols, side, side] of uint8, checking its size."""
     scale = tile_scale(side)
-    img = np.asarray(Image.open(path))
+    full = np.asarray(Image.open(path))
+    top = int(Image.open(path).text[GRID_BOX_KEY].split(",")[1])
+    assert top > 0 and full[:top].max() > 0  # a title (and column labels) above the tiles
+    img = read_grid_box(path)  # the tiles, without the words around them
     assert img.shape == ((rows * (side + 1) + 1) * scale, (cols * (side + 1) + 1) * scale), img.shape
     img = img[::scale, ::scale]
     step = side + 1

@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from gankit.viz import GRID_BOX_KEY, read_grid_box
 from gankit.apps.arithmetic import arithmetic, parse_operand, seed_z
 from gankit.apps.encoder import discriminator_features, load_discriminator
 from gankit.apps.invert import invert, invert_best_class, tile_scale
@@ -123,7 +124,10 @@ def digits_test():
 def _tiles(path, rows, cols, side=8):
     """Cut a grid PNG back into tiles [rows, cols, side, side] of uint8, checking its size."""
     scale = tile_scale(side)
-    img = np.asarray(Image.open(path))
+    full = np.asarray(Image.open(path))
+    top = int(Image.open(path).text[GRID_BOX_KEY].split(",")[1])
+    assert top > 0 and full[:top].max() > 0  # a title (and column labels) above the tiles
+    img = read_grid_box(path)  # the tiles, without the words around them
     assert img.shape == ((rows * (side + 1) + 1) * scale, (cols * (side + 1) + 1) * scale), img.shape
     img = img[::scale, ::scale]
     return np.stack([np.stack([img[1 + r * (side + 1): 1 + r * (side + 1) + side,

@@ -190,12 +190,17 @@ def arithmetic(run_or_ckpt: str | os.PathLike, plus: list[str], minus: list[str]
             arrays.update(c_ops=c_ops.numpy(), c=np.int64(label))
         np.savez_compressed(out, **arrays)
     else:
-        from gankit.viz import save_image_grid
+        from gankit.viz import save_labelled_grid
 
         def padded(t):
             return torch.cat([t, -torch.ones(columns - len(t), *shape)])
 
         tiles = torch.cat([padded(first)] + ([padded(x_samples)] if n else []))
-        save_image_grid(tiles, out, nrow=columns, scale=tile_scale(shape[-1]))
+        formula = " ".join(("+ " if o["sign"] > 0 else "- ") + o["spec"] for o in operands).removeprefix("+ ")
+        title = f"z = {formula}" + ("" if label is None else f" (class {label})")
+        heads = [("+ " if o["sign"] > 0 else "- ") + o["spec"] for o in operands] + ["= z"]
+        rows_words = ["G(operand)", f"G(z + U(+-{noise:g}))"][:rows]
+        save_labelled_grid(tiles, out, nrow=columns, scale=tile_scale(shape[-1]), title=title,
+                           row_labels=rows_words, col_labels=heads + [""] * (columns - len(heads)))
     return {"out": out, "operands": operands, "z": z_res, "label": label, "columns": columns, "rows": rows,
             "x": x_res[0], "samples": x_samples, "z_samples": z_samples}

@@ -308,9 +308,11 @@ def interpolate_run(run_or_ckpt: str | os.PathLike, out: str | os.PathLike = "in
                 arrays["labels"] = y_real.numpy()
         np.savez_compressed(out, **arrays)
     elif is_image:
-        from gankit.viz import save_image_grid
+        from gankit.viz import save_labelled_grid
 
-        save_image_grid(paths.tiles, out, nrow=paths.columns, scale=tile_scale(shape[-1]))
+        title, rows, cols = _picture_words(paths, mode, G.c_dim, between_real, between_seeds, split)
+        save_labelled_grid(paths.tiles, out, nrow=paths.columns, scale=tile_scale(shape[-1]), title=title,
+                           row_labels=rows, col_labels=cols)
     else:
         if data is None:
             try:
@@ -321,6 +323,26 @@ def interpolate_run(run_or_ckpt: str | os.PathLike, out: str | os.PathLike = "in
         save_path_plot(paths.x, out, data=None if data is None else data.x, ends=ends, title=title)
     result["out"] = out
     return result
+
+
+def _picture_words(paths: LatentPaths, mode: str, c_dim: int, between_real, between_seeds,
+                   split: str) -> tuple[str, list[str], list[str]]:
+    """Title, row labels and column labels of the interpolation picture: where each row starts and ends, and t."""
+    steps = len(paths.t)
+    cols = [f"t={float(t):.2g}" for t in paths.t]
+    title = f"G(z_t) along {mode} paths from z_0 to z_1 ({steps} points)"
+    classes = [] if paths.y is None else [f"class {int(row[0])}" for row in paths.y]
+    if between_real is not None:
+        i, j = between_real
+        cols = [f"{split}:{i}"] + cols + [f"{split}:{j}"]
+        title = f"{split}:{i} and {split}:{j} (outer columns) inverted, then G(z_t) between their z ({mode})"
+        rows = None if paths.y is None else [f"class {int(paths.y[0, 0])} -> {int(paths.y[0, -1])}"]
+    elif between_seeds is not None:
+        a, b = between_seeds
+        rows = [f"seed {a} -> {b}" + (f", {classes[0]}" if classes else "")]
+    else:
+        rows = [f"pair {k + 1}" + (f", {classes[k]}" if classes else "") for k in range(len(paths.z))]
+    return title, rows, cols
 
 
 def save_path_plot(x: torch.Tensor, path: str | os.PathLike, data: torch.Tensor | None = None,

@@ -375,10 +375,15 @@ def invert_run(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: s
     np.savez_compressed(out, **arrays)
     png = None
     if len(G.data_shape) == 3:
-        from gankit.viz import save_image_grid
+        from gankit.viz import save_labelled_grid
 
         tiles, cols = _pair_rows(x, recon)
-        png = save_image_grid(tiles, out.with_suffix(".png"), nrow=cols, scale=tile_scale(G.data_shape[-1]))
+        blocks = len(tiles) // (2 * cols)
+        how = {"optimize": "search", "encoder": "encoder", "hybrid": "encoder + search"}[method]
+        title = f"each image over its reconstruction G(z*) ({how}; mean squared error {float(err.mean()):.3g})"
+        png = save_labelled_grid(tiles, out.with_suffix(".png"), nrow=cols, scale=tile_scale(G.data_shape[-1]),
+                                 title=title, row_labels=["image", "G(z*)"] * blocks,
+                                 col_labels=list(names) if blocks == 1 else None)
     return {"out": out, "png": png, "names": names, "error": [float(e) for e in err], "z": z, "c": c,
             "labels": labels, "label_source": source, "encoder": encoder_source}
 

@@ -34,6 +34,7 @@ average at 10,000 steps).
 from __future__ import annotations
 
 import math
+import textwrap
 import time
 from pathlib import Path
 
@@ -170,12 +171,18 @@ def _plot_grid(runs: dict, centers: np.ndarray, std: float, path: Path, dpi: int
         axes[row, 0].set_ylabel(LABELS[preset].replace(" (", "\n("), fontsize=9)
     fig.legend(handles=_legend_handles(2.0), loc="lower center", ncol=5, fontsize=8, frameon=False)
     v, b = runs["ring8-vanilla"], runs["ring8"]
-    fig.suptitle(f"{N_SAMPLES:,} samples of G over training, seed {SEED}: ring8-vanilla ({v['steps']:,} steps, "
-                 f"a snapshot every {v['every']:,}) and the ring8 preset ({b['steps']:,} of its {FULL_RING8_STEPS:,} "
-                 f"steps, every {b['every']:,})", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.97), w_pad=0.3, h_pad=1.2)
+    title = (f"{N_SAMPLES:,} samples of G over training, seed {SEED}: ring8-vanilla ({v['steps']:,} steps, "
+             f"a snapshot every {v['every']:,}) and the ring8 preset ({b['steps']:,} of its {FULL_RING8_STEPS:,} "
+             f"steps, every {b['every']:,})")
+    lines = textwrap.wrap(title, width=int(width * 12))  # ~12 characters of 10-pt text per inch: never cut off
+    fig.suptitle("\n".join(lines), fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97 - 0.05 * (len(lines) - 1)), w_pad=0.3, h_pad=1.2)
     fig.savefig(path)
     plt.close(fig)
+
+
+LINE_STYLES = {"ring8-vanilla": {"marker": "s", "ms": 6, "ls": "--", "mfc": "none", "zorder": 3},
+               "ring8": {"marker": "o", "ms": 3.5, "ls": "-", "zorder": 2}}
 
 
 def _plot_modes(runs: dict, ref: dict, path: Path, dpi: int) -> None:
@@ -188,10 +195,10 @@ def _plot_modes(runs: dict, ref: dict, path: Path, dpi: int) -> None:
     for preset in PRESETS:
         r = runs[preset]
         steps = [s["step"] for s in r["snapshots"]]
-        a1.plot(steps, [s["modes_covered"] for s in r["snapshots"]], "-o", color=COLORS[preset], ms=4,
-                label=LABELS[preset])
-        a2.plot(steps, [100 * s["high_quality"] for s in r["snapshots"]], "-o", color=COLORS[preset], ms=4,
-                label=LABELS[preset])
+        # distinct markers and dashes, so that two curves on the same values (both runs at 0 early on) both show
+        style = dict(color=COLORS[preset], label=LABELS[preset], **LINE_STYLES[preset])
+        a1.plot(steps, [s["modes_covered"] for s in r["snapshots"]], **style)
+        a2.plot(steps, [100 * s["high_quality"] for s in r["snapshots"]], **style)
     a1.axhline(8, color="black", ls="--", lw=1, label="all 8 modes (p_g = p_data)")
     a2.axhline(100 * ref["high_quality"], color="black", ls="--", lw=1,
                label=f"p_data's own samples: {100 * ref['high_quality']:.1f}%")
