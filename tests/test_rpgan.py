@@ -184,3 +184,41 @@ def test_the_D_step_s_shared_penalty_pass_equals_separate_passes(fused):
     assert set(pa) == set(pb) == {"r1", "r2"} and all(pa[k] > 0 for k in pa)
     assert all(torch.allclose(pa[k], pb[k], rtol=1e-5) for k in pa)
     assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(wa, wb))
+
+
+@pytest.mark.parametrize("penalties", [["loss.r1_gamma=2"], ["loss.d_loss=rpgan", "loss.g_loss=rpgan",
+                                                            "loss.r1_gamma=2", "loss.r2_gamma=3"]])
+def test_lazy_penalties_are_the_full_ones_weighted_every_times_or_none(penalties):
+    # loss.reg_every=4: D update 0 takes the penalties with 4x their gamma, update 1 none at all. So from the same
+    # start, update 0 moves D exactly as gamma x 4 with reg_every=1 does, and update 1 as the penalty-free loss.
+    data = build_dataset(apply_overrides(load_preset("quick-mlp"), TINY).data, "train")
+
+    def d_weights(items, d_index):
+        system = GANSystem(apply_overrides(load_preset("quick-mlp"), TINY + items), data, World(),
+                           torch.device("cpu"))
+        system.D.requires_grad_(True)
+        _, _, _, pen, _ = system.d_update(d_index)
+        return pen, [p.detach().clone() for p in system.D.parameters()]
+
+    scaled = [f"{k}={float(v) * 4}" if k.endswith("gamma") else f"{k}={v}"
+              for k, v in (item.split("=") for item in penalties)]
+    off = [item for item in penalties if not item.split("=")[0].endswith("gamma")]
+    lazy0, full4 = d_weights(penalties + ["loss.reg_every=4"], 0), d_weights(scaled, 0)
+    lazy1, none = d_weights(penalties + ["loss.reg_every=4"], 1), d_weights(off, 1)
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(lazy0[1], full4[1]))
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(lazy1[1], none[1]))
+    assert not all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(lazy0[1], none[1]))  # not vacuous
+    assert set(lazy1[0]) == set(lazy0[0]) and all(v == 0 for v in lazy1[0].values())  # logged as 0 when skipped
+    assert all(lazy0[0][k] > 0 and torch.allclose(lazy0[0][k], full4[0][k], rtol=1e-5) for k in lazy0[0])
+
+
+def test_lazy_penalties_in_training_log_their_average_weight(tmp_path):
+    cfg = apply_overrides(load_preset("quick-mlp"), TINY + ["loss.r1_gamma=1", "loss.reg_every=3", "train.steps=6",
+                                                        "train.log_every=1"])
+    rows = read_stats(train(cfg, out=tmp_path, progress=False, report=False).run_dir / "stats.jsonl")
+    assert [row["r1"] > 0 for row in rows] == [True, False, False, True, False, False]
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "1.5"])
+def test_reg_every_must_be_a_positive_integer(value):
+    user_error(lambda: apply_overrides(RunConfig(), [f"loss.reg_every={value}"]), "loss.reg_every")

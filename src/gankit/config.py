@@ -84,6 +84,9 @@ class LossConfig:
     gp_lambda: float = 0.0  # WGAN-GP gradient penalty weight lambda; 0 = off (Gulrajani et al. 2017 use 10)
     r1_gamma: float = 0.0  # R1 penalty weight gamma on real data; 0 = off (Mescheder et al. 2018 use 10)
     r2_gamma: float = 0.0  # R2 penalty weight gamma on generated data; 0 = off (R3GAN: r1_gamma = r2_gamma)
+    # lazy R1 / R2 (Karras et al. 2020, StyleGAN2, sec. 4.1): the penalties on every reg_every-th D update only,
+    # weighted reg_every times; 1 = every update (systems/gan.lazy_weight)
+    reg_every: int = 1
     # differentiable augmentation of everything D sees, real and fake, in the D and G steps (Zhao et al. 2020):
     # "" = off | a comma list of "translation", "cutout", "color" (RGB only), e.g. "translation,cutout"
     augment: str = ""
@@ -288,6 +291,9 @@ def validate(cfg: RunConfig) -> RunConfig:
     for key in ["loss.gp_lambda", "loss.r1_gamma", "loss.r2_gamma", "loss.clip", "train.ema_kimg", "train.ema_rampup"]:
         if not flat[key] >= 0.0:
             raise UserError(f"config key {key!r} must be >= 0 (0 = off); got {flat[key]!r}")
+    if not isinstance(cfg.loss.reg_every, int) or cfg.loss.reg_every < 1:
+        raise UserError(f"config key 'loss.reg_every' must be a positive integer (1 = R1 / R2 on every D update); "
+                        f"got {cfg.loss.reg_every!r}")
     if cfg.loss.g_loss not in LOSS_PAIRS[cfg.loss.d_loss]:
         raise UserError(f"loss.d_loss={cfg.loss.d_loss!r} needs loss.g_loss in "
                         f"{', '.join(LOSS_PAIRS[cfg.loss.d_loss])}; got loss.g_loss={cfg.loss.g_loss!r}")

@@ -119,6 +119,20 @@ def ema_beta(step: int, images_per_step: int, ema: float, ema_kimg: float = 0.0,
     return min(ema, (1 + step) / (10 + step))
 
 
+def lazy_weight(d_index: int, every: int) -> int:
+    """How many times the R1 / R2 penalties count in D update number ``d_index`` (0, 1, ...) when they are taken
+    lazily, once every ``every`` updates (Karras et al. 2020, "Analyzing and Improving the Image Quality of
+    StyleGAN", section 4.1): ``every`` on the updates that take them, 0 on the others, so that over any
+    ``every`` consecutive updates the penalty's total weight is the same as with ``every`` = 1.
+
+    >>> [lazy_weight(i, 4) for i in range(9)]
+    [4, 0, 0, 0, 4, 0, 0, 0, 4]
+    >>> {lazy_weight(i, 1) for i in range(5)}
+    {1}
+    """
+    return every if d_index % every == 0 else 0
+
+
 def scores_independently(D: nn.Module) -> bool:
     """True when D's logit for a sample (or pack) does not depend on the rest of the batch: no BatchNorm
     (batch statistics in train mode) and no minibatch discrimination. Only then may real and fake
@@ -239,8 +253,9 @@ class GANSystem:
 
         # Update D k times, then G once.
         self.D.requires_grad_(True)
-        for _ in range(self.cfg.train.d_steps):
-            loss_D, logits_real, logits_fake, penalties, gnorm_D = self.d_update()
+        k = self.cfg.train.d_steps
+        for i in range(k):
+            loss_D, logits_real, logits_fake, penalties, gnorm_D = self.d_update(step * k + i)
         self.D.requires_grad_(False)
         loss_G, gnorm_G = self.g_update()
         self.update_ema(step)
@@ -377,9 +392,9 @@ class GANSystem:
         self.ada_sum.zero_()
         self.ada_n = 0
 
-    def d_update(self):
-        """One D update on a fresh real minibatch and fresh noise; returns (loss, logits_real, logits_fake, penalties,
-        grad norm)."""
+    def d_update(self, d_index: int = 0):
+        """D update number ``d_index`` (which decides whether lazy R1 / R2 are taken) on a fresh real minibatch and
+        fresh noise; returns (loss, logits_real, logits_fake, penalties, grad norm)."""
         cfg, mine, n = self.cfg, self.mine, self.b * self.world.size
         idx = self.sampler.next()[mine]
         x_real = self.x_all[idx]  # [m, *shape]
@@ -388,7 +403,9 @@ class GANSystem:
         c_fake = None if c_fake is None else c_fake[mine]  # [m] uniform over classes, or None
         z = self.draw_z()  # [m, z_dim]
         self.real_last = (x_real, c_real)
-        r1, r2 = cfg.loss.r1_gamma, cfg.loss.r2_gamma
+        weight = lazy_weight(d_index, cfg.loss.reg_every)
+        r1, r2 = cfg.loss.r1_gamma * weight, cfg.loss.r2_gamma * weight
+        skipped = [name for name, g in (("r1", cfg.loss.r1_gamma), ("r2", cfg.loss.r2_gamma)) if g > 0 and not weight]
         with self.autocast():
             with torch.no_grad():
                 x_fake = self.G_fakes(z, c_fake)  # [m, *shape]
@@ -426,6 +443,9 @@ class GANSystem:
                     penalties["r2"] = r2_penalty(D_pen, x_fake.float(), gamma=r2, c=c_fake)
             for p in penalties.values():
                 loss_D = loss_D + p
+            # a lazy update without the penalties logs them as 0: the mean over a log interval is then the
+            # penalty's average weight in the loss, as with reg_every = 1
+            penalties.update({name: torch.zeros((), device=self.device) for name in skipped})
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
         gnorm = grad_norm(self.D)
