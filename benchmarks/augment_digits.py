@@ -3,8 +3,9 @@
 Protocol (gankit's, stated in docs/augment.md):
 
 1. 500 labelled real digits: 50 per class drawn (seed 0) from the mnist-5k training split.
-2. A conditional GAN (the `cgan-mnist` preset) is trained on those 500 only (what a user with 500
-   labels has), then ``gankit augment`` draws 5,000 labelled samples (500 per class).
+2. A conditional GAN (``--preset``: the default `quick`, a conditional DCGAN with R1; `cgan-mnist` was the
+   first measurement's) is trained on those 500 only (what a user with 500 labels has), then
+   ``gankit augment`` draws 5,000 labelled samples (500 per class).
 3. The same small CNN (two 3x3 convolutions with max-pooling, one hidden layer of 128) is trained
    with Adam 1e-3, batch 64, for a fixed number of steps, on: the 500 real; the 500 real + 5,000
    synthetic (batches drawn uniformly from the union); the 5,000 synthetic only; and, as a
@@ -65,7 +66,8 @@ def main() -> None:
     ap.add_argument("--run", default="", help="an existing cgan run trained on OUT/real500.npz (skips training)")
     ap.add_argument("--per-class", type=int, default=50)
     ap.add_argument("--synthetic", type=int, default=5000)
-    ap.add_argument("--gan-steps", type=int, default=0, help="override cgan-mnist's train.steps (0 = the preset's)")
+    ap.add_argument("--preset", default="quick", help="the conditional preset trained on the 500 (quick, cgan-mnist)")
+    ap.add_argument("--gan-steps", type=int, default=0, help="override the preset's train.steps (0 = the preset's)")
     ap.add_argument("--clf-steps", type=int, default=1500)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -87,12 +89,12 @@ def main() -> None:
     if not run_dir:
         over = [f"data.name={json.dumps(str(out / 'real500.npz'))}", f"train.threads={args.threads}"]
         over += [f"train.steps={args.gan_steps}"] if args.gan_steps else []
-        run_dir = train(apply_overrides(load_preset("cgan-mnist"), over), out=out / "runs", progress=False).run_dir
+        run_dir = train(apply_overrides(load_preset(args.preset), over), out=out / "runs", progress=False).run_dir
     gan_seconds = time.perf_counter() - t0
     syn = np.load(augment(run_dir, n=args.synthetic, out=out / "synthetic.npz", seed=0))
     syn_x = torch.from_numpy(syn["x"]).float() / 127.5 - 1
     syn_y = torch.from_numpy(syn["y"]).long()
-    print(f"# cGAN run {run_dir} ({gan_seconds:.0f} s); {args.synthetic} synthetic samples", flush=True)
+    print(f"# cGAN run {run_dir} ({args.preset}, {gan_seconds:.0f} s); {args.synthetic} synthetic samples", flush=True)
 
     rows = {
         f"{len(real_x)} real": (real_x, real_y),
@@ -106,7 +108,8 @@ def main() -> None:
         results[name] = accs
         print(f"# {name}: " + ", ".join(f"{a:.4f}" for a in accs), flush=True)
     with open(out / "results.json", "w") as f:
-        json.dump({"run": str(run_dir), "results": results}, f, indent=1)
+        json.dump({"run": str(run_dir), "preset": args.preset, "gan_seconds": gan_seconds, "results": results}, f,
+                  indent=1)
     print(f"\n| classifier trained on | test accuracy (mean ± s.e., {args.seeds} seeds) |\n|---|---|")
     for name, accs in results.items():
         m = sum(accs) / len(accs)
