@@ -50,6 +50,37 @@ CASES = [
     ["report", f"{T}/missing"], ["theory", "fig9"], ["translate", "apply", R, "task:test", "--out", f"{T}/o"],
     ["translate", "train", "--system", "cyclegan", "--set", "cyclegan.history=-1"],
     ["translate", "train", "--preset", "quick-mlp"], ["bench", "--preset", "nope"], ["no-such-command"],
+    # more config values: every kind of check validate() makes
+    ["train", "--set", "train.precision=fp16"], ["train", "--set", "G.arch=transformer"],
+    ["train", "--set", "loss.reg_every=0"], ["train", "--set", "train.ema=1.0"],
+    ["train", "--set", "train.ema=0.5", "--set", "train.ema_kimg=1"], ["train", "--set", "loss.augment=rotate"],
+    ["train", "--set", "loss.ada_target=0.6"], ["train", "--set", "c_dim=-1"], ["train", "--set", "z_dist=cauchy"],
+    ["train", "--set", "D.pac=0"], ["train", "--set", "D.mbd=-1"], ["train", "--set", "optim.name=lbfgs"],
+    ["train", "--set", "train.d_steps=0"], ["train", "--set", "train.log_every=0"],
+    ["train", "--set", "data.name=nosuchset"], ["train", "--set", "optim.lr_decay=0.5"],
+    ["train", "--set", "train.batch=100000"], ["train", "--set", "D.norm=layer"], ["train", "--set", "G.out=relu"],
+    ["train", "--set", "loss.clip=-1"], ["train", "--set", "train.seed=x"], ["train", "--set", "G.hidden=7"],
+    ["train", "--set", "train.steps=NaN"], ["train", "--set", "data.toy_n=0"], ["train", "--set", "D.arch=resnet", "--set", "D.blocks=0"],
+    ["train", "--set", "loss.d_loss=rpgan"], ["train", "--set", "train.grid=0"],
+    # sample, eval: options
+    ["sample", R, "--seed", "x", "--out", f"{T}/x.png"], ["sample", R, "-n", "abc"],
+    ["sample", R, "--device", "tpu", "--out", f"{T}/x.png"], ["sample", R, "--seeds", "0-99999999999"], ["invert", R, "test:0-99999999999"],
+    ["eval", R, "--features", "inception", "--inception-weights", f"{T}/missing.pth"], ["eval", R, "-n", "0"],
+    ["eval", R, "--device", "tpu"], ["eval", f"{T}/junk.pt"], ["eval", f"{T}/a_file"],
+    ["eval", R, "--metrics", ""], ["eval", f"{T}/s.npy", "--data", "nosuchset"],
+    # the apps: counts, modes, ranges, outputs
+    ["invert", R, "test:0", "--steps", "0"], ["invert", R, "test:0", "--restarts", "0"],
+    ["invert", R, "test:0", "--features", "nope"], ["invert", R, "test:0", "--method", "nope"],
+    ["invert", R, "test:0", "--out", f"{T}/z.png"], ["invert", R, "test:0", "--prior-weight", "-1"],
+    ["invert", R, "test:5-2"], ["invert", R, "nosplit:0"],
+    ["interpolate", R, "--between-real", "0", "999999"], ["interpolate", R, "--pairs", "0"],
+    ["interpolate", R, "--mode", "nope"], ["interpolate", R, "--between", "1", "2", "--between-real", "0", "1"],
+    ["interpolate", R, "--out", f"{T}/a_file/x.png"],
+    ["arithmetic", R], ["arithmetic", R, "--plus", "seed:x"], ["arithmetic", R, "--plus", "seed:1", "--n", "-1"],
+    ["arithmetic", R, "--plus", "seed:1", "--noise", "-1"], ["arithmetic", R, "--plus", "real:test:999999"],
+    ["arithmetic", R, "--plus", "seed:1", "--out", f"{T}/x.gif"],
+    ["augment", R, "--n", "0", "--out", f"{T}/aug0.npz"], ["export", R, "--format", "nope"],
+    ["report", f"{T}/a_file"], ["compare", f"{T}/missing"], ["theory", "collapse", "--out", f"{T}/a_file"],
 ]
 
 

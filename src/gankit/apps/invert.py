@@ -111,7 +111,8 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
         the mean over pixels of (G(z) - x)^2 on the [-1, 1] scale.
 
     Raises:
-        UserError: x of the wrong shape, bad labels, or non-positive steps / restarts / batch.
+        UserError: x of the wrong shape, bad labels, non-positive steps / restarts / batch / lr, or a negative
+            prior_weight.
     """
     shape = tuple(G.data_shape)
     if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
@@ -120,6 +121,10 @@ def invert(G: nn.Module, x: torch.Tensor, steps: int = 500, lr: float = 0.05, re
     for name, v in (("steps", steps), ("restarts", restarts + (z_init is not None)), ("batch", batch)):
         if not isinstance(v, int) or v < 1:
             raise UserError(f"invert: {name} must be a positive integer; got {v!r}")
+    if not prior_weight >= 0:  # also NaN
+        raise UserError(f"--prior-weight must be >= 0 (0 = off); got {prior_weight}")
+    if not lr > 0:
+        raise UserError(f"invert: the learning rate must be > 0; got {lr}")
     n, z_dim = len(x), G.z_dim
     if z_init is not None and tuple(z_init.shape) != (n, z_dim):
         raise UserError(f"invert: z_init must have shape [{n}, {z_dim}]; got {list(z_init.shape)}")

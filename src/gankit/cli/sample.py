@@ -6,6 +6,8 @@ import click
 
 from gankit.errors import UserError
 
+MOST_SEEDS = 1_000_000  # --seeds names at most this many (one sample each; -n draws more)
+
 
 @click.command(epilog="""\b
 Examples:
@@ -35,7 +37,7 @@ def sample(run, n, seed, out, class_, seeds, device, quiet):
     if seeds is not None:
         from gankit.data.images import parse_indices
 
-        wanted = parse_indices(seeds, 2 ** 63, where="the seeds", context=f"--seeds {seeds!r}")
+        wanted = parse_indices(seeds, 2 ** 63, where="the seeds", context=f"--seeds {seeds!r}", most=MOST_SEEDS)
     path = run_sample(run, n=n, seed=seed, out=out, c=class_, seeds=wanted, device=device, progress=not quiet)
     click.echo(f"wrote {len(wanted) if wanted is not None else n} samples to {path}")
 

@@ -395,14 +395,16 @@ class Images(NamedTuple):
         return [int(p[1]) for p in parts]
 
 
-def parse_indices(body: str, n: int, where: str = "the split", context: str = "") -> list[int]:
+def parse_indices(body: str, n: int, where: str = "the split", context: str = "",
+                  most: int | None = None) -> list[int]:
     """``"0,5,9"``, ``"0-99"``, ``"3,10-12"`` or ``"all"`` -> indices into a split of ``n`` examples.
 
     Ranges include both ends; order and repeats are kept as given. ``where`` names the split in
     errors ("the test split of digits"); ``context`` starts them (e.g. "IMAGES 'test:0-9'").
 
     Raises:
-        UserError: bad syntax, a range that ends before it starts, or an index >= n.
+        UserError: bad syntax, a range that ends before it starts, an index >= n, or more than ``most``
+            indices in all (None: no limit but n); each is found before the list is built.
 
     Example:
         >>> parse_indices("3,10-12", 20)
@@ -422,11 +424,12 @@ def parse_indices(body: str, n: int, where: str = "the split", context: str = ""
         a, b = int(m.group(1)), int(m.group(2) or m.group(1))
         if b < a:
             raise UserError(f"{label}bad index range {part.strip()!r}: the end is before the start")
+        if b >= n:  # before the range is built: "0-99999999999" must not fill the memory first
+            raise UserError(f"{label}index {a if a >= n else b} is out of range: {where} has {n} examples, "
+                            f"valid indices are 0..{n - 1}")
+        if most is not None and len(out) + (b - a + 1) > most:
+            raise UserError(f"{label}{len(out) + b - a + 1:,} or more of {where}, more than the {most:,} allowed")
         out.extend(range(a, b + 1))
-    bad = [i for i in out if i >= n]
-    if bad:
-        raise UserError(f"{label}index {bad[0]} is out of range: {where} has {n} examples, "
-                        f"valid indices are 0..{n - 1}")
     return out
 
 
