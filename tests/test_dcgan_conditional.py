@@ -125,7 +125,7 @@ def test_class_option_on_unconditional_G(tmp_path):
         sample(r.run_dir, n=4, out=tmp_path / "x.png", c=1)
 
 
-@pytest.mark.parametrize("preset", ["dcgan-mnist", "cgan-mnist", "wgan-gp-mnist", "hinge-sn-mnist"])
+@pytest.mark.parametrize("preset", ["dcgan-mnist", "mnist", "cgan-mnist", "wgan-gp-mnist", "hinge-sn-mnist"])
 def test_image_presets_smoke(preset, tmp_path):
     # The preset's own nets and losses on the 8x8 digits resized to 28x28 (small and fast), 3 steps.
     cfg = apply_overrides(load_preset(preset), ["data.name=digits", "data.size=28", "train.steps=3", "train.batch=16",

@@ -222,3 +222,18 @@ def test_lazy_penalties_in_training_log_their_average_weight(tmp_path):
 @pytest.mark.parametrize("value", ["0", "-2", "1.5"])
 def test_reg_every_must_be_a_positive_integer(value):
     user_error(lambda: apply_overrides(RunConfig(), [f"loss.reg_every={value}"]), "loss.reg_every")
+
+
+def test_lazy_penalties_resume_bitwise_across_the_rhythm(tmp_path):
+    # reg_every=4 takes R1 on D updates 0 and 4 of 6; a run stopped after 3 and resumed must take it on update 4 too
+    # (the index comes from the step, not from a counter that would restart at 0).
+    from gankit.checkpoint import load_checkpoint
+
+    over = TINY + ["loss.r1_gamma=1", "loss.reg_every=4", "train.ckpt_every=100", "train.snapshot_every=100"]
+    full = train(apply_overrides(load_preset("quick-mlp"), over + ["train.steps=6"]), out=tmp_path / "f",
+                 progress=False, report=False)
+    half = train(apply_overrides(load_preset("quick-mlp"), over + ["train.steps=3"]), out=tmp_path / "h",
+                 progress=False, report=False)
+    resumed = train(resume=half.run_dir, steps=6, progress=False, report=False)
+    a, b = load_checkpoint(full.run_dir)["nets"], load_checkpoint(resumed.run_dir)["nets"]
+    assert all(torch.equal(a[part][k], b[part][k]) for part in ("G", "D") for k in a[part])
