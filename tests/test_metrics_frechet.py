@@ -181,3 +181,28 @@ def test_kid_bad_arguments_raise_user_error(kwargs):
 def test_kid_rejects_a_single_row():
     with pytest.raises(UserError):
         kid(np.zeros((1, 2)), np.zeros((5, 2)))
+
+
+def test_fid_and_kid_equal_torchmetrics_on_the_same_features():
+    # torchmetrics (a dependency) computes both from any feature module; with one that returns the first 16 pixels as
+    # features, its FID and its KID over one subset of every row must equal ours on those pixels.
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    class FirstPixels(torch.nn.Module):
+        def forward(self, x):  # any image of at least 4x4 (torchmetrics probes the module with a 299x299 one)
+            return x[:, 0, :4, :4].flatten(1).double()
+
+    rng = np.random.default_rng(0)
+    gen = torch.from_numpy(rng.normal(size=(300, 1, 4, 4))).float()
+    real = torch.from_numpy(rng.normal(0.3, 1.2, size=(250, 1, 4, 4))).float()
+    g, r = gen.flatten(1).numpy(), real.flatten(1).numpy()
+    tm_fid = FrechetInceptionDistance(feature=FirstPixels(), normalize=True)
+    tm_fid.update(gen, real=False)
+    tm_fid.update(real, real=True)
+    assert math.isclose(float(tm_fid.compute()), frechet_distance(g, r), rel_tol=1e-9)
+    tm_kid = KernelInceptionDistance(feature=FirstPixels(), subsets=1, subset_size=250, normalize=True)
+    tm_kid.update(gen[:250], real=False)
+    tm_kid.update(real, real=True)
+    mean, _ = tm_kid.compute()
+    assert math.isclose(float(mean), kid(g[:250], r, subsets=1, subset_size=250)[0], rel_tol=1e-9)
