@@ -141,3 +141,51 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(t
         assert load_checkpoint(run)["step"] == 2 and not list(run.glob("*.tmp"))
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 1 MB tmpfs and a function that fills it to ``room`` free bytes (needs root to mount; skipped elsewhere)."""
+    import os
+    import shutil
+    import subprocess
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+
+    def fill(room=0):
+        (disk / "filler").write_bytes(b"\0" * max(0, shutil.disk_usage(disk).free - room))
+
+    try:
+        yield disk, fill
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_full_disk_under_a_picture_a_new_run_or_a_report_is_one_line_and_leaves_nothing_behind(run_dir,
+                                                                                                small_disk, capsys):
+    import shutil
+
+    disk, fill = small_disk
+    copy = disk / "run"
+    shutil.copytree(run_dir, copy)
+    fill()
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    # sample's picture: names the file, says the disk is full, leaves no empty PNG
+    code, _, err = run_cli(["sample", str(run_dir), "-n", "64", "--out", str(disk / "x.png"), "--quiet"], capsys)
+    one_line(code, err, str(disk / "x.png"), "No space left on device", "the disk is full")
+    assert not (disk / "x.png").exists()
+    code, _, err = run_cli(["sample", str(run_dir), "-n", "20000", "--out", str(disk / "x.npz"), "--quiet"], capsys)
+    one_line(code, err, str(disk / "x.npz"), "the disk is full")
+    assert sorted(p.name for p in disk.iterdir()) == ["filler", "run"]  # no array, no temporary file
+    # a new run: no run directory with an empty config.json
+    code, _, err = run_cli(["train", "--preset", "ring8", "--out", str(disk), "--steps", "2", "--quiet"], capsys)
+    one_line(code, err, str(disk / "00000-ring8"), "the disk is full")
+    assert not (disk / "00000-ring8").exists()
+    # the report: its temporary file is removed and the run's files are as they were
+    code, _, err = run_cli(["report", str(copy)], capsys)
+    one_line(code, err, "report.html", "No space left on device")
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before

@@ -19,6 +19,20 @@ class TrainingDiverged(UserError):
     """
 
 
+_OUTPUTS: list = []  # the outputs this process announced (note_output), newest last
+
+
+def note_output(path) -> None:
+    """Remember that this process is about to write ``path`` (a file or a run directory), so that a failed write
+    that names no file (a full disk: ``write()`` has no filename) can still say where it was writing."""
+    _OUTPUTS.append(path)
+
+
+def last_output():
+    """The newest path given to :func:`note_output` (or :func:`check_out_folder`), or None."""
+    return _OUTPUTS[-1] if _OUTPUTS else None
+
+
 def check_out_folder(out, flag: str = "--out") -> None:
     """Raise :class:`UserError` unless the folder that will hold ``out`` exists and is a folder.
 
@@ -37,6 +51,7 @@ def check_out_folder(out, flag: str = "--out") -> None:
     """
     from pathlib import Path
 
+    note_output(out)
     parent = Path(out).parent
     if not parent.is_dir():
         kind = "is a file" if parent.exists() else "does not exist"

@@ -21,7 +21,7 @@ from gankit.errors import UserError, check_out_folder
 from gankit.models import sample_z
 from gankit.progress import progress_bar
 from gankit.run import load_run
-from gankit.viz import save_samples
+from gankit.viz import save_samples, written_atomically
 
 
 def load_generator(run_or_ckpt: str | os.PathLike, ema: bool = True,
@@ -146,7 +146,8 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
                                                                                  "seeds": np.array(seeds)}
         if labels is not None:
             arrays["y"] = labels.numpy()
-        np.savez_compressed(out, **arrays)
+        with written_atomically(out) as tmp:
+            np.savez_compressed(tmp, **arrays)
     else:
         nrow = grid_columns(n, G.c_dim) if c is None else None
         which = f"seed {seed}" if seeds is None else f"seeds {_span(seeds)}"

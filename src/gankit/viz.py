@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+
+
+@contextmanager
+def written_atomically(path: str | os.PathLike):
+    """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` when the block ends
+    without an error, removed when it raises (a full disk leaves no half-written picture or array).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with written_atomically(d / "a.txt") as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> sorted(p.name for p in d.iterdir()), (d / "a.txt").read_text()
+    (['a.txt'], 'done')
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
@@ -69,8 +91,11 @@ def save_points(x: torch.Tensor, path: str | os.PathLike, real: torch.Tensor | N
     ax.set_title(title)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with written_atomically(path) as tmp:
+            fig.savefig(tmp)
+    finally:
+        plt.close(fig)
     return path
 
 

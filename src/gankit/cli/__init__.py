@@ -19,12 +19,13 @@ One module per family of commands; each command imports its library function whe
 
 from __future__ import annotations
 
+import errno
 import sys
 
 import click
 
 from gankit.cli import anomaly, data, evaluate, export, latent, sample, theory, train, translate
-from gankit.errors import UserError
+from gankit.errors import UserError, last_output
 
 __all__ = ["cli", "main"]
 
@@ -54,8 +55,14 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("gankit: aborted (the last checkpoint written is kept)", err=True)
         sys.exit(130)
     except OSError as e:  # an output that cannot be written: a full disk, a read-only folder, a file in the way
-        where = f" {e.filename!r}" if getattr(e, "filename", None) else ""
-        click.echo(f"gankit: error: cannot write or read{where}: {e.strerror or e}", err=True)
+        if getattr(e, "filename", None):
+            what = f"cannot write or read {e.filename!r}"
+        elif last_output() is not None:  # write() names no file (a full disk): say what was being written
+            what = f"cannot write {str(last_output())!r}"
+        else:
+            what = "cannot write or read"
+        full = " (the disk is full: free some space and run again)" if e.errno == errno.ENOSPC else ""
+        click.echo(f"gankit: error: {what}: {e.strerror or e}{full}", err=True)
         sys.exit(2)
     except click.ClickException as e:  # usage errors: unknown option, missing argument, bad type
         ctx = getattr(e, "ctx", None)

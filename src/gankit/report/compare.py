@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from gankit.errors import UserError
-from gankit.report.html import _CSS, _e, _fmt, _img
+from gankit.report.html import _CSS, _e, _fmt, _img, write_atomically
 from gankit.report.plots import _figure, _png, _series, moving_average, smoothing_window
 from gankit.report.rundir import read_run
 
@@ -152,11 +152,5 @@ def write_comparison(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLi
     if target.is_dir():
         target = target / "compare.html"
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(page)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_atomically(target, page)
     return target

@@ -269,6 +269,17 @@ Self-contained: every picture is embedded in this file.</footer>
 """
 
 
+def write_atomically(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` through a temporary file beside it and a rename: readers see the old page or
+    the new one, never half of one, and a failed write (a full disk) leaves no temporary file behind."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Write the run's HTML report and return its path.
 
@@ -297,9 +308,7 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     page = render_html(run)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(page, encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomically(target, page)
     except OSError as e:
         raise UserError(
             f"cannot write the report to {str(target)!r}: {e.strerror or e}; expected a writable path"

@@ -49,7 +49,7 @@ import torch
 
 from gankit import checkpoint as ckpt
 from gankit import distributed
-from gankit.errors import TrainingDiverged
+from gankit.errors import TrainingDiverged, note_output
 from gankit.stats import StatsLog
 from gankit.training.runtime import StopFlag, next_run_dir
 
@@ -100,10 +100,17 @@ def open_run(out: str | os.PathLike, name: str, config: dict[str, Any],
     """
     world = world or distributed.World()
     run_dir = Path(distributed.broadcast_str(world, str(next_run_dir(out, name)) if world.main else ""))
+    note_output(run_dir)
     if world.main:
-        with open(run_dir / "config.json", "w") as f:
-            json.dump(config, f, indent=2)
-            f.write("\n")
+        tmp = run_dir / ".config.json.tmp"
+        try:  # through a temporary file: a full disk leaves no empty config.json, and no run directory
+            tmp.write_text(json.dumps(config, indent=2) + "\n")
+            os.replace(tmp, run_dir / "config.json")
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            if not any(run_dir.iterdir()):
+                run_dir.rmdir()
+            raise
     return run_dir
 
 
