@@ -3,9 +3,15 @@
 Anything raised as :class:`UserError` is the user's to fix (a wrong path, an unknown name, a bad
 value). The command line prints its message as a single line and exits with code 2; the library
 raises it like any other exception. Bugs in gankit itself stay ordinary exceptions.
+
+Beside it, the checks and helpers of writing an output so that a failure stays one line and leaves
+nothing half-written: :func:`check_out_folder`, :func:`note_output`, :func:`written_atomically`.
 """
 
 from __future__ import annotations
+
+import os
+from contextlib import contextmanager
 
 
 class UserError(ValueError):
@@ -19,18 +25,44 @@ class TrainingDiverged(UserError):
     """
 
 
-_OUTPUTS: list = []  # the outputs this process announced (note_output), newest last
+_LAST_OUTPUT: list = [None]  # the output this process announced last (note_output)
 
 
 def note_output(path) -> None:
     """Remember that this process is about to write ``path`` (a file or a run directory), so that a failed write
     that names no file (a full disk: ``write()`` has no filename) can still say where it was writing."""
-    _OUTPUTS.append(path)
+    _LAST_OUTPUT[0] = path
 
 
 def last_output():
     """The newest path given to :func:`note_output` (or :func:`check_out_folder`), or None."""
-    return _OUTPUTS[-1] if _OUTPUTS else None
+    return _LAST_OUTPUT[0]
+
+
+@contextmanager
+def written_atomically(path: str | os.PathLike):
+    """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` when the block ends
+    without an error, removed when it raises (a full disk leaves no half-written picture or array).
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with written_atomically(d / "a.txt") as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> sorted(p.name for p in d.iterdir()), (d / "a.txt").read_text()
+    (['a.txt'], 'done')
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 
 
 def check_out_folder(out, flag: str = "--out") -> None:

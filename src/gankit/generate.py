@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from gankit.config import RunConfig
-from gankit.errors import UserError, check_out_folder
+from gankit.errors import UserError, check_out_folder, written_atomically
 from gankit.models import sample_z
 from gankit.progress import progress_bar
 from gankit.run import load_run
-from gankit.viz import save_samples, written_atomically
+from gankit.viz import save_samples
 
 
 def load_generator(run_or_ckpt: str | os.PathLike, ema: bool = True,

@@ -4,32 +4,12 @@ from __future__ import annotations
 
 import math
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-
-@contextmanager
-def written_atomically(path: str | os.PathLike):
-    """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` when the block ends
-    without an error, removed when it raises (a full disk leaves no half-written picture or array).
-
-    >>> import tempfile
-    >>> d = Path(tempfile.mkdtemp())
-    >>> with written_atomically(d / "a.txt") as tmp:
-    ...     _ = tmp.write_text("done")
-    >>> sorted(p.name for p in d.iterdir()), (d / "a.txt").read_text()
-    (['a.txt'], 'done')
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+from gankit.errors import written_atomically
 
 
 def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
@@ -48,17 +28,21 @@ def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.nda
 
 def save_image_grid(x: torch.Tensor, path: str | os.PathLike, nrow: int | None = None, scale: int = 0) -> Path:
     """Write images [N, C, H, W] in [-1, 1] as one PNG; small images are enlarged for viewing."""
+    scale = scale or max(1, 256 // max(1, x.shape[-1] * math.ceil(math.sqrt(len(x))) // 4))
+    path = Path(path)
+    _grid_picture(x, nrow, min(scale, 4)).save(path)
+    return path
+
+
+def _grid_picture(x: torch.Tensor, nrow: int | None, scale: int):
+    """:func:`image_grid` as a PIL image, enlarged ``scale`` times with nearest neighbours."""
     from PIL import Image
 
     grid = image_grid(x, nrow)
     img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
-    scale = scale or max(1, 256 // max(1, x.shape[-1] * math.ceil(math.sqrt(len(x))) // 4))
-    scale = min(scale, 4)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    path = Path(path)
-    img.save(path)
-    return path
+    return img
 
 
 def save_points(x: torch.Tensor, path: str | os.PathLike, real: torch.Tensor | None = None,
@@ -142,10 +126,7 @@ def save_labelled_grid(x: torch.Tensor, path: str | os.PathLike, nrow: int, scal
     """
     from PIL import Image, ImageDraw, PngImagePlugin
 
-    grid = image_grid(x, nrow)
-    img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    img = _grid_picture(x, nrow, scale)
     font = _font(font_size)
     probe = ImageDraw.Draw(Image.new("L", (1, 1)))
 

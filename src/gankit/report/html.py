@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from gankit.config import I2I_SYSTEMS
-from gankit.errors import UserError
+from gankit.errors import UserError, written_atomically
 from gankit.report.diagnose import MIN_ROWS, _record_step, find_warnings
 from gankit.report.plots import _png_size, _series, counts_png, curve_pngs
 from gankit.report.rundir import read_run
@@ -272,12 +272,8 @@ Self-contained: every picture is embedded in this file.</footer>
 def write_atomically(target: Path, text: str) -> None:
     """Write ``text`` to ``target`` through a temporary file beside it and a rename: readers see the old page or
     the new one, never half of one, and a failed write (a full disk) leaves no temporary file behind."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
+    with written_atomically(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:

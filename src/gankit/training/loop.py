@@ -49,7 +49,7 @@ import torch
 
 from gankit import checkpoint as ckpt
 from gankit import distributed
-from gankit.errors import TrainingDiverged, note_output
+from gankit.errors import TrainingDiverged, note_output, written_atomically
 from gankit.stats import StatsLog
 from gankit.training.runtime import StopFlag, next_run_dir
 
@@ -102,12 +102,10 @@ def open_run(out: str | os.PathLike, name: str, config: dict[str, Any],
     run_dir = Path(distributed.broadcast_str(world, str(next_run_dir(out, name)) if world.main else ""))
     note_output(run_dir)
     if world.main:
-        tmp = run_dir / ".config.json.tmp"
         try:  # through a temporary file: a full disk leaves no empty config.json, and no run directory
-            tmp.write_text(json.dumps(config, indent=2) + "\n")
-            os.replace(tmp, run_dir / "config.json")
+            with written_atomically(run_dir / "config.json") as tmp:
+                tmp.write_text(json.dumps(config, indent=2) + "\n")
         except OSError:
-            tmp.unlink(missing_ok=True)
             if not any(run_dir.iterdir()):
                 run_dir.rmdir()
             raise
