@@ -143,6 +143,83 @@ def test_a_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(t
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
+def _limited(args, kib, **kw):
+    """Run ``python -m gankit ARGS`` with files capped at ``kib`` KiB (RLIMIT_FSIZE, as `ulimit -f` sets it): a real
+    process whose writes fail as on a full disk, but with EFBIG, and with no root needed to arrange it."""
+    import resource
+    import subprocess
+    import sys
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (kib * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    return subprocess.run([sys.executable, "-m", "gankit", *args], capture_output=True, text=True, timeout=180,
+                          preexec_fn=cap, **kw)
+
+
+def test_a_file_size_limit_under_the_stats_is_one_line_names_the_file_and_the_run_resumes(tmp_path, capsys):
+    """stats.jsonl outgrows the limit between two checkpoints: the error names stats.jsonl, the limit and the kept
+    checkpoint, and the resume (without the limit) cuts the half-written line and continues one row per step."""
+    from gankit.stats import read_stats
+
+    net = ["--set", "data.toy_n=300", "--set", "train.batch=32", "--set", "G.hidden=[16,16]", "--set",
+           "D.hidden=[16,16]", "--set", "train.precision=fp32", "--set", "train.threads=1"]
+    p = _limited(["train", "--preset", "ring8", "--steps", "1500", "--quiet", "--out", str(tmp_path), *net,
+                  "--set", "train.ckpt_every=50", "--set", "train.snapshot_every=10000"], kib=100)
+    run = tmp_path / "00000-ring8"
+    kept = load_checkpoint(run)["step"]
+    one_line(p.returncode, p.stderr, f"cannot write {str(run / 'stats.jsonl')!r}", "ulimit -f",
+             f"the last checkpoint is {run / 'checkpoint.pt'} (step {kept})", f"gankit train --resume {run}")
+    assert 0 < kept < 1500 and (run / "stats.jsonl").stat().st_size == 100 * 1024  # stopped by the limit
+    code, _, err = run_cli(["train", "--resume", str(run), "--steps", str(kept + 10), "--quiet"], capsys)
+    assert code == 0, err
+    assert [r["step"] for r in read_stats(run / "stats.jsonl")] == list(range(1, kept + 11))
+
+
+def test_a_file_size_limit_under_an_array_is_one_line_and_leaves_no_file(run_dir, tmp_path):
+    out = tmp_path / "x.npz"
+    p = _limited(["sample", str(run_dir), "-n", "20000", "--out", str(out), "--quiet"], kib=64)
+    one_line(p.returncode, p.stderr, str(out), "File too large", "ulimit -f")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # no array, no temporary file
+
+
+@pytest.mark.parametrize("write", [
+    "viz.save_image_grid(torch.rand(64, 1, 28, 28) * 2 - 1, out)",
+    "viz.save_labelled_grid(torch.rand(16, 1, 28, 28) * 2 - 1, out, nrow=4, title='t', row_labels=list('abcd'))",
+    "viz.save_points(torch.randn(20000, 2), out, real=torch.randn(5000, 2), title='t')",
+])
+def test_a_picture_that_outgrows_the_file_size_limit_leaves_no_file(tmp_path, write):
+    import subprocess
+    import sys
+
+    code = ("import resource, torch\nfrom gankit import viz\nout = " + repr(str(tmp_path / "p.png")) + "\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))\n"
+            "try:\n    " + write + "\nexcept OSError as e:\n    print(e.errno)\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    import errno
+
+    assert p.returncode == 0 and p.stdout.strip() == str(errno.EFBIG), p.stdout + p.stderr
+    assert list(tmp_path.iterdir()) == []  # neither a cut picture nor its temporary
+
+
+def test_every_picture_in_the_package_is_written_through_a_temporary_name():
+    """A picture written in place is left cut short by a full disk: each savefig / PIL save in src/ writes to the
+    temporary name of errors.written_atomically (``tmp``) or to memory (``buf``)."""
+    import re
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "src" / "gankit"
+    found, wrong = 0, []
+    for f in src.rglob("*.py"):
+        for n, line in enumerate(f.read_text().splitlines(), 1):
+            m = re.search(r"(?:savefig|\.save)\(([^,)]+)", line)
+            if m and "torch.save" not in line and "np.save" not in line and "jit" not in line and ">>>" not in line:
+                found += 1
+                if m.group(1).strip() not in ("tmp", "buf", "f"):
+                    wrong.append(f"{f.relative_to(src)}:{n}: {line.strip()}")
+    assert found >= 12 and not wrong, wrong
+
+
 @pytest.fixture()
 def small_disk(tmp_path):
     """A 1 MB tmpfs and a function that fills it to ``room`` free bytes (needs root to mount; skipped elsewhere)."""

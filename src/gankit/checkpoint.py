@@ -61,7 +61,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     except (OSError, RuntimeError) as e:  # torch reports a failed write (a full disk) as a RuntimeError
         if os.path.exists(tmp):
             os.unlink(tmp)
-        reason = getattr(e, "strerror", None) or (str(e).splitlines() or [type(e).__name__])[0][:160]
+        reason = getattr(e, "strerror", None) or ("the write stopped short" if "unexpected pos" in str(e)
+                                                  else (str(e).splitlines() or [type(e).__name__])[0][:160])
         kept = "the previous checkpoint is kept" if path.exists() else "no checkpoint was written"
         raise UserError(f"could not write {str(path)!r} ({reason}; is the disk full?); {kept}") from None
     except BaseException:

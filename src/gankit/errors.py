@@ -25,6 +25,25 @@ class TrainingDiverged(UserError):
     """
 
 
+def space_hint(e: OSError) -> str:
+    """What to do about a write that failed for want of room, as a parenthesis to end a one-line error ("" for
+    other failures).
+
+    >>> import errno
+    >>> space_hint(OSError(errno.ENOSPC, "No space left on device"))
+    ' (the disk is full: free some space and run again)'
+    >>> space_hint(OSError(errno.EACCES, "Permission denied"))
+    ''
+    """
+    import errno
+
+    if e.errno == errno.ENOSPC:
+        return " (the disk is full: free some space and run again)"
+    if e.errno == errno.EFBIG:
+        return " (a file reached the size limit of this process: see `ulimit -f`)"
+    return ""
+
+
 _LAST_OUTPUT: list = [None]  # the output this process announced last (note_output)
 
 

@@ -52,9 +52,12 @@ class StatsLog:
         table = torch.stack([torch.stack([torch.as_tensor(r[k], dtype=torch.float32).detach().cpu()
                                           for k in keys]) for r in rows])  # [rows, keys]
         if self.path is not None:
-            with open(self.path, "a") as f:
-                for step, vals in zip(steps, table.tolist()):
-                    f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in zip(keys, vals)}}) + "\n")
+            try:
+                with open(self.path, "a") as f:
+                    for step, vals in zip(steps, table.tolist()):
+                        f.write(json.dumps({"step": step, **{k: round(v, 6) for k, v in zip(keys, vals)}}) + "\n")
+            except OSError as e:  # write() names no file: name it, so the one-line error says which
+                raise OSError(e.errno, e.strerror, str(self.path)) from None
         if self.first_nonfinite is None and not torch.isfinite(table).all():
             row, col = map(int, (~torch.isfinite(table)).nonzero()[0])
             self.first_nonfinite = (steps[row], keys[col])

@@ -30,7 +30,8 @@ def save_image_grid(x: torch.Tensor, path: str | os.PathLike, nrow: int | None =
     """Write images [N, C, H, W] in [-1, 1] as one PNG; small images are enlarged for viewing."""
     scale = scale or max(1, 256 // max(1, x.shape[-1] * math.ceil(math.sqrt(len(x))) // 4))
     path = Path(path)
-    _grid_picture(x, nrow, min(scale, 4)).save(path)
+    with written_atomically(path) as tmp:
+        _grid_picture(x, nrow, min(scale, 4)).save(tmp)
     return path
 
 
@@ -163,7 +164,8 @@ def save_labelled_grid(x: torch.Tensor, path: str | os.PathLike, nrow: int, scal
     info = PngImagePlugin.PngInfo()
     info.add_text(GRID_BOX_KEY, f"{left},{top},{left + img.width},{top + img.height}")
     path = Path(path)
-    canvas.save(path, pnginfo=info)
+    with written_atomically(path) as tmp:
+        canvas.save(tmp, pnginfo=info)
     return path
 
 

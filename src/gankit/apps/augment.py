@@ -23,6 +23,7 @@ import torch
 
 from gankit.errors import UserError, check_out_folder
 from gankit.progress import progress_bar
+from gankit.errors import written_atomically
 
 
 def balanced_labels(n: int, classes: list[int]) -> torch.Tensor:
@@ -87,7 +88,8 @@ def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed
             folder.mkdir(exist_ok=True)
             arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)  # [H, W] or [H, W, 3]
             name = f"{label}/{i:0{width}d}.png"
-            Image.fromarray(arr).save(out / name)
+            with written_atomically(out / name) as tmp:
+                Image.fromarray(arr).save(tmp)
             rows.append(f"{name},{label}")
             bar.update(1)
     (out / "labels.csv").write_text("\n".join(rows) + "\n")

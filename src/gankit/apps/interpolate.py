@@ -37,6 +37,7 @@ from gankit.apps.arithmetic import seed_z
 from gankit.apps.invert import invert, tile_scale
 from gankit.errors import UserError, check_out_folder
 from gankit.models import sample_z
+from gankit.errors import written_atomically
 
 __all__ = ["MODES", "POOR_RECONSTRUCTION", "resolve_mode", "interpolate", "LatentPaths", "latent_paths",
            "interpolate_run", "save_path_plot"]
@@ -378,7 +379,8 @@ def save_path_plot(x: torch.Tensor, path: str | os.PathLike, data: torch.Tensor 
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    with written_atomically(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
     return path
 

@@ -19,13 +19,12 @@ One module per family of commands; each command imports its library function whe
 
 from __future__ import annotations
 
-import errno
 import sys
 
 import click
 
 from gankit.cli import anomaly, data, evaluate, export, latent, sample, theory, train, translate
-from gankit.errors import UserError, last_output
+from gankit.errors import UserError, last_output, space_hint
 
 __all__ = ["cli", "main"]
 
@@ -61,8 +60,7 @@ def main(argv: list[str] | None = None) -> None:
             what = f"cannot write {str(last_output())!r}"
         else:
             what = "cannot write or read"
-        full = " (the disk is full: free some space and run again)" if e.errno == errno.ENOSPC else ""
-        click.echo(f"gankit: error: {what}: {e.strerror or e}{full}", err=True)
+        click.echo(f"gankit: error: {what}: {e.strerror or e}{space_hint(e)}", err=True)
         sys.exit(2)
     except click.ClickException as e:  # usage errors: unknown option, missing argument, bad type
         ctx = getattr(e, "ctx", None)

@@ -43,6 +43,7 @@ import torch
 
 from gankit.progress import progress_bar
 from gankit.theory import claim
+from gankit.errors import written_atomically
 
 SEED = 1  # train.seed of both presets: the plain GAN's collapsing seed of docs/mode-collapse.md
 N_SAMPLES = 2500  # samples per snapshot (VEEGAN / PacGAN protocol)
@@ -177,7 +178,8 @@ def _plot_grid(runs: dict, centers: np.ndarray, std: float, path: Path, dpi: int
     lines = textwrap.wrap(title, width=int(width * 12))  # ~12 characters of 10-pt text per inch: never cut off
     fig.suptitle("\n".join(lines), fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.97 - 0.05 * (len(lines) - 1)), w_pad=0.3, h_pad=1.2)
-    fig.savefig(path)
+    with written_atomically(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 
@@ -215,7 +217,8 @@ def _plot_modes(runs: dict, ref: dict, path: Path, dpi: int) -> None:
     a1.set_title(f"modes covered, {N_SAMPLES:,} samples per snapshot", fontsize=10)
     a2.set_title("share of samples within 3 std of a mode centre", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    with written_atomically(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 
@@ -245,7 +248,8 @@ def _animate(runs: dict, centers: np.ndarray, std: float, path: Path) -> None:
         images.append(Image.fromarray(rgb.copy()).convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
         plt.close(fig)
     durations = [700] * (len(images) - 1) + [2500]  # hold the last frame
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
+    with written_atomically(path) as tmp:
+        images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
 
 
 def run(out: Path, quick: bool = False, progress: bool = False) -> dict:

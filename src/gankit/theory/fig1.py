@@ -19,6 +19,7 @@ import numpy as np
 from gankit.progress import progress_bar
 from gankit.theory import claim
 from gankit.theory import oned
+from gankit.errors import written_atomically
 
 MASS_FLOOR = 0.05  # D and D* are compared where p_data + p_g exceeds this share of its maximum
 
@@ -103,7 +104,8 @@ def _figure(path: Path, x, p, panels) -> Path:
     fig.legend(h1 + h2, l1 + l2, loc="lower center", ncol=4, frameon=False)
     fig.suptitle("Goodfellow et al. (2014), Figure 1, measured: gauss1d, gankit theory fig1")
     fig.tight_layout(rect=(0, 0.08, 1, 0.95))
-    fig.savefig(path, dpi=90)
+    with written_atomically(path) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return path
 
@@ -129,5 +131,6 @@ def _animation(path: Path, x, p, snaps) -> Path:
         fig.savefig(buf, format="png", dpi=70)
         plt.close(fig)
         frames.append(Image.open(io.BytesIO(buf.getvalue())).convert("P", palette=Image.ADAPTIVE))
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=600, loop=0)
+    with written_atomically(path) as tmp:
+        frames[0].save(tmp, save_all=True, append_images=frames[1:], duration=600, loop=0)
     return path

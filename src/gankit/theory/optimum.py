@@ -16,6 +16,7 @@ import numpy as np
 from gankit.progress import progress_bar
 from gankit.theory import claim
 from gankit.theory import oned
+from gankit.errors import written_atomically
 
 
 def run(out: Path, quick: bool = False, progress: bool = False) -> dict:
@@ -71,6 +72,7 @@ def _figure(path: Path, steps, c, j, v_live) -> Path:
     a2.set_title("C(G) = -log 4 + 2 JSD: the gap is the divergence")
     fig.suptitle("Goodfellow et al. (2014), Theorem 1, measured on gauss1d: gankit theory optimum")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    with written_atomically(path) as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
     return path

@@ -40,6 +40,7 @@ import torch
 
 from gankit.progress import progress_bar
 from gankit.theory import claim
+from gankit.errors import written_atomically
 
 ETA = 0.1  # step size of both players
 START = (1.0, 1.0)  # (x0, y0)
@@ -171,7 +172,8 @@ def _plot_panels(paths: dict, descent: np.ndarray, verdicts: dict, path_png: Pat
     fig.suptitle(f"Gradient play, step size eta = {ETA}: contours of f; arrows: direction of (−∂f/∂x, +∂f/∂y)",
                  fontsize=12)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.savefig(path_png)
+    with written_atomically(path_png) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 
@@ -219,7 +221,8 @@ def _animate(sim: np.ndarray, alt: np.ndarray, path_gif: Path, frames: int, bar=
             bar.update(1)
     plt.close(fig)
     durations = [90] * (len(images) - 1) + [1500]  # hold the last frame
-    images[0].save(path_gif, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
+    with written_atomically(path_gif) as tmp:
+        images[0].save(tmp, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
 
 
 def run(out: Path, quick: bool = False, progress: bool = False) -> dict:

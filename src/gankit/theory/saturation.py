@@ -42,6 +42,7 @@ from gankit.losses import G_LOSSES, d_loss_bce
 from gankit.models import build_discriminator, build_generator, sample_z
 from gankit.progress import progress_bar
 from gankit.theory import claim
+from gankit.errors import written_atomically
 
 PRESET = "ring8-vanilla"
 TARGET_D = 1e-3  # D trains until mean D(G(z)) on the measurement batch is below this
@@ -250,7 +251,8 @@ def _plot(sweep: list, train: dict, path: Path, dpi: int, s: dict) -> None:
     fig.suptitle(f"Saturating vs non-saturating G loss on the {PRESET} nets (float64, batch of {s['n_measure']} fakes)",
                  fontsize=12)
     fig.tight_layout()
-    fig.savefig(path)
+    with written_atomically(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
 
 

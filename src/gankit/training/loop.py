@@ -49,7 +49,7 @@ import torch
 
 from gankit import checkpoint as ckpt
 from gankit import distributed
-from gankit.errors import TrainingDiverged, note_output, written_atomically
+from gankit.errors import TrainingDiverged, note_output, space_hint, written_atomically
 from gankit.stats import StatsLog
 from gankit.training.runtime import StopFlag, next_run_dir
 
@@ -158,6 +158,14 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
             raise UserError(f"rank {world.rank}: another process of this torchrun job stopped (its connection "
                             f"closed); {kept}; resume with `gankit train --resume {run_dir}`") from None
         raise
+    except OSError as e:  # a full disk or a file-size limit under the stats, a picture or a TensorBoard file
+        from gankit.errors import UserError
+
+        kept = (f"the last checkpoint is {path} (step {ckpt.load_checkpoint(path)['step']})" if path.exists()
+                else "no checkpoint was written yet")
+        what = f"cannot write {e.filename!r}" if e.filename else f"cannot write in {str(run_dir)!r}"
+        raise UserError(f"{what} during training: {e.strerror or e}{space_hint(e)}; {kept}; "
+                        f"resume with `gankit train --resume {run_dir}`") from None
     finally:
         if lock is not None:
             lock.release()

@@ -38,6 +38,7 @@ from gankit.errors import UserError
 from gankit.systems import system_class
 from gankit.systems.i2i import TranslationSystem, config_for, flat_config
 from gankit.systems.i2i import build_task as _build_task
+from gankit.errors import written_atomically
 
 __all__ = ["SYSTEMS", "system_class", "list_presets", "resolve_config", "build_task", "train_translation",
            "load_translator", "apply_translation", "TaskData", "TranslationSystem", "TranslateResult"]
@@ -163,7 +164,8 @@ def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike,
         for name, img in zip(names, pixels):
             arr = img.permute(1, 2, 0).numpy()
             stem = Path(name.replace("/", "_").replace("[", "_").replace("]", "")).stem
-            Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(out / f"{stem}.png")
+            with written_atomically(out / f"{stem}.png") as tmp:
+                Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(tmp)
     if grid is not None:
         tiles, cols = tile_columns([x[:64], y[:64]])
         save_image_grid(tiles, grid, nrow=cols * 4 if len(x) >= 16 else cols)
