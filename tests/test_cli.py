@@ -186,3 +186,30 @@ def test_sample_seeds_give_one_image_per_seed_and_a_device(tmp_path, capsys):
                          (["--device", "tpu"], "device")]:
         code, _, err = run(["sample", str(run_dir), *args, "--out", str(tmp_path / "c.png")], capsys)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_sample_into_a_folder_writes_one_png_per_sample_that_train_reads_back(tmp_path, capsys):
+    from gankit.apps.augment import to_uint8
+
+    code, _, err = run(["train", *TINY, "--steps", "2", "--out", str(tmp_path)], capsys)
+    assert code == 0, err
+    run_dir = tmp_path / "00000-quick-mlp"
+    run(["sample", str(run_dir), "--seeds", "0-5", "--out", str(tmp_path / "a.npz")], capsys)
+    code, out, err = run(["sample", str(run_dir), "--seeds", "0-5", "--out", str(tmp_path / "seeded")], capsys)
+    assert code == 0 and "wrote 6 samples" in out, err
+    names = sorted(p.name for p in (tmp_path / "seeded").iterdir())
+    assert names == [f"seed{s:04d}.png" for s in range(6)]
+    want = to_uint8(torch.from_numpy(np.load(tmp_path / "a.npz")["x"]))  # [6, 1, 8, 8]
+    got = np.stack([np.asarray(Image.open(tmp_path / "seeded" / n)) for n in names])  # [6, 8, 8] at the data's size
+    assert np.array_equal(got, want[:, 0])
+    code, _, err = run(["sample", str(run_dir), "-n", "40", "--out", str(tmp_path / "mine") + "/"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == [f"{i:06d}.png" for i in range(40)]
+    code, _, err = run(["sample", str(run_dir), "-n", "4", "--out", str(tmp_path / "mine")], capsys)
+    assert_one_line_error(code, err, "is not an empty folder")
+    code, _, err = run(["train", "--preset", "quick-mlp", "--data", str(tmp_path / "mine"), "--steps", "1",
+                        "--set", "train.batch=16", "--set", "train.threads=1", "--out", str(tmp_path / "again"),
+                        "--quiet"], capsys)
+    assert code == 0, err
+    cfg = json.loads((tmp_path / "again" / "00000-quick-mlp" / "config.json").read_text())
+    assert cfg["data"]["name"] == str(tmp_path / "mine")

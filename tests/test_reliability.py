@@ -266,3 +266,9 @@ def test_a_full_disk_under_a_picture_a_new_run_or_a_report_is_one_line_and_leave
     code, _, err = run_cli(["report", str(copy)], capsys)
     one_line(code, err, "report.html", "No space left on device")
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+
+
+def test_a_folder_of_images_from_a_vector_generator_is_refused_before_sampling(run_dir, tmp_path, capsys):
+    code, _, err = run_cli(["sample", str(run_dir), "--out", str(tmp_path / "pics"), "--quiet"], capsys)
+    one_line(code, err, "needs an image generator", "vectors of shape [2]")
+    assert not (tmp_path / "pics").exists()

@@ -113,8 +113,10 @@ def _span(seeds: list[int]) -> str:
 def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str | os.PathLike = "samples.png",
            c: int | None = None, seeds: list[int] | None = None, device: str | torch.device = "cpu",
            progress: bool = False) -> Path:
-    """Write n samples of a trained run to ``out``: a picture (.png) or arrays (.npz with x in [-1, 1], and y for
-    a conditional G). A conditional G draws class ``c``, or with c None a grid with one row per class.
+    """Write n samples of a trained run to ``out``: a picture (.png), arrays (.npz with x in [-1, 1], and y for
+    a conditional G), or a folder (a path without a suffix: one PNG per sample at the data's own size,
+    ``000000.png``... or ``seed0007.png`` with ``seeds``; the form ``gankit train --data`` and ``gankit eval``
+    read back). A conditional G draws class ``c``, or with c None a grid with one row per class.
 
     ``seeds`` (stylegan2's habit, ``--seeds 0-63``): one sample per seed, z drawn from that seed
     alone, so sample 7 of ``--seeds 0-63`` is the same image as the only one of ``--seeds 7``;
@@ -125,9 +127,13 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
         UserError: the checkpoint is unusable or ``out`` has an unknown suffix.
     """
     out = Path(out)
-    if out.suffix.lower() not in (".png", ".npz"):
-        raise UserError(f"--out must end in .png (a picture) or .npz (arrays); got {str(out)!r}")
+    folder = out.suffix == "" or str(out).endswith(("/", os.sep))
+    if not folder and out.suffix.lower() not in (".png", ".npz"):
+        raise UserError(f"--out must end in .png (a picture) or .npz (arrays), or be a folder (no suffix); "
+                        f"got {str(out)!r}")
     check_out_folder(out)
+    if folder and out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {str(out)!r} exists and is not an empty folder; give a new folder for the images")
     from gankit.train import grid_columns, grid_labels
 
     from gankit.training.runtime import resolve_device
@@ -136,12 +142,17 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
     if seeds is not None:
         n = len(seeds)
     _check_fits_in_memory(n, G.data_shape)
+    if folder and len(G.data_shape) != 3:
+        raise UserError(f"--out {str(out)!r} (a folder of images) needs an image generator; this one draws "
+                        f"vectors of shape {list(G.data_shape)} (use a .npz or .png)")
     labels = class_labels(G, n, c)
     if labels is None and G.c_dim:
         labels = grid_labels(n, G.c_dim)  # [n]: one block of rows per class
     x = (generate(G, n, seed=seed, c=labels, progress=progress) if seeds is None
          else generate_seeds(G, seeds, c=labels, progress=progress))
-    if out.suffix.lower() == ".npz":
+    if folder:
+        _save_folder(x, out, seeds, progress)
+    elif out.suffix.lower() == ".npz":
         arrays = {"x": x.numpy(), "seed": np.int64(seed)} if seeds is None else {"x": x.numpy(),
                                                                                  "seeds": np.array(seeds)}
         if labels is not None:
@@ -153,3 +164,20 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
         which = f"seed {seed}" if seeds is None else f"seeds {_span(seeds)}"
         save_samples(x, out, title=f"{cfg.preset}: {n} samples, {which}", nrow=nrow)
     return out
+
+
+def _save_folder(x: torch.Tensor, out: Path, seeds: list[int] | None, progress: bool) -> None:
+    """One PNG per image sample (grey or RGB, the data's own size), each written through a temporary name."""
+    from PIL import Image
+
+    from gankit.apps.augment import to_uint8
+
+    out.mkdir(parents=True, exist_ok=True)
+    pixels = to_uint8(x)  # [n, C, H, W] uint8
+    names = [f"seed{s:04d}.png" for s in seeds] if seeds is not None else \
+        [f"{i:0{max(6, len(str(len(x) - 1)))}d}.png" for i in range(len(x))]
+    with progress_bar(len(x), "write", unit="img", enabled=progress) as bar:
+        for img, name in zip(pixels, names):
+            with written_atomically(out / name) as tmp:
+                Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)).save(tmp)
+            bar.update(1)

@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.errors import UserError, check_out_folder
+from gankit.errors import UserError, check_out_folder, written_atomically
 from gankit.progress import progress_bar
-from gankit.errors import written_atomically
 
 
 def balanced_labels(n: int, classes: list[int]) -> torch.Tensor:
@@ -75,7 +74,8 @@ def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed
     y = balanced_labels(n, classes)  # [n]
     x = to_uint8(generate(G, n, seed=seed, c=y, progress=progress))  # [n, C, H, W] uint8
     if is_npz:
-        np.savez_compressed(out, x=x, y=y.numpy(), seed=np.int64(seed), source=str(run_or_ckpt))
+        with written_atomically(out) as tmp:
+            np.savez_compressed(tmp, x=x, y=y.numpy(), seed=np.int64(seed), source=str(run_or_ckpt))
         return out
     from PIL import Image
 

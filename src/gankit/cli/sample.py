@@ -18,11 +18,13 @@ Examples:
   gankit sample runs/00001-cgan-mnist -n 16 --class 3 --out threes.png
   gankit sample runs/00000-quick --seeds 0-63 --out grid.png   # one image per seed (stylegan2's habit)
   gankit sample runs/00000-quick -n 50000 --out fid.npz --quiet  # no progress bar on stderr
+  gankit sample pretrained:mnist -n 1000 --out my_images   # a folder of PNGs, e.g. for gankit train --data
 """)
 @click.argument("run", metavar="RUN_DIR|CKPT|pretrained:NAME")
 @click.option("-n", "n", type=int, default=64, show_default=True, help="Number of samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise.")
-@click.option("--out", default="samples.png", show_default=True, help="A .png picture or a .npz of arrays.")
+@click.option("--out", default="samples.png", show_default=True,
+              help="A .png picture, a .npz of arrays, or a folder (no suffix: one PNG each).")
 @click.option("--class", "class_", type=int, default=None,
               help="Conditional G: draw this class (default: one row per class).")
 @click.option("--seeds", default=None, metavar="A-B,C",

@@ -53,7 +53,8 @@ __all__ = ["GANSystem", "labels_for", "random_labels", "grid_labels", "grid_colu
 def labels_for(cfg: RunConfig, data) -> torch.Tensor:
     """The data's labels for a conditional run (c_dim > 0); UserError if it has none or too many classes."""
     if data.y is None:
-        raise UserError(f"c_dim = {cfg.c_dim} asks for a conditional GAN but the data {data.name!r} has no labels")
+        raise UserError(f"c_dim = {cfg.c_dim} asks for a conditional GAN but the data {data.name!r} has no labels; "
+                        "train it unconditionally with --set c_dim=0 (or an unconditional preset such as dcgan-mnist)")
     top = int(data.y.max()) + 1
     if top > cfg.c_dim:
         raise UserError(f"c_dim = {cfg.c_dim} but the data {data.name!r} has labels up to {top - 1}; set c_dim={top}")
