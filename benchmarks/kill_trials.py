@@ -44,10 +44,11 @@ def kill_at_random(p: subprocess.Popen, rng: random.Random) -> str:
     return "random moment"
 
 
-def kill_in_a_write(p: subprocess.Popen, run: Path, deadline: float = 60.0) -> str:
+def kill_in_a_write(p: subprocess.Popen, run: Path, stale: set[Path], deadline: float = 60.0) -> str:
+    """SIGKILL as soon as a new checkpoint temporary appears (not one an earlier kill left)."""
     end = time.time() + deadline
     while time.time() < end and p.poll() is None:
-        if temporaries(run):
+        if set(temporaries(run)) - stale:
             p.send_signal(signal.SIGKILL)
             return "during a checkpoint write"
         time.sleep(0.0005)
@@ -93,7 +94,7 @@ def main() -> None:
         for t in range(a.trials):
             before = set(temporaries(run))
             p = gankit("train", "--resume", str(run), "--steps", "10000000", "--quiet")
-            how = kill_in_a_write(p, run) if t % 2 else kill_at_random(p, rng)
+            how = kill_in_a_write(p, run, before) if t % 2 else kill_at_random(p, rng)
             p.wait()
             new = [q for q in temporaries(run) if q not in before]
             left_bytes += sum(q.stat().st_size for q in new)
