@@ -39,8 +39,9 @@ WORKER = textwrap.dedent('''
     for name, preset, overrides in jobs:
         result = train(apply_overrides(load_preset(preset), overrides), out=os.path.join(out, name), progress=False)
         os.makedirs(os.path.join(out, name), exist_ok=True)  # rank 0 alone made it, on its node
-        torch.save({"G": result.G.state_dict(), "D": result.D.state_dict(), "G_ema": result.G_ema.state_dict(),
-                    "run_dir": str(result.run_dir), "step": result.step},
+        nets = {"G": result.G, "D": result.D, "G_ema": result.G_ema or result.system.ema.get("G")}
+        torch.save({**{k: v.state_dict() for k, v in nets.items()}, "run_dir": str(result.run_dir),
+                    "step": result.step},
                    os.path.join(out, name, "rank%s.pt" % os.environ["RANK"]))
     dist.destroy_process_group()
 ''')
@@ -48,9 +49,15 @@ WORKER = textwrap.dedent('''
 # The runs each launch of WORKER trains: the WGAN-GP ring (2 x 16 against 1 x 32 below) and tutorial-mlp, whose G
 # has BatchNorm: each rank normalises its own slice, and the running statistics are made equal (rank 0's) before
 # pictures and checkpoints.
+# And pix2pix (image to image, through the same engine), without normalisation or dropout so that 2 x 2 must equal
+# 1 x 4 (a bias before instance norm has a gradient of float noise, which Adam scales up), and a moving average of G.
+PIX = ["train.precision=fp32", "train.steps=3", "pix2pix.g_base=4", "pix2pix.d_base=4", "pix2pix.g_depth=2",
+       "task.n_train=32", "pix2pix.norm=none", "pix2pix.dropout=0", "train.ema=0.5", "train.snapshot_every=3",
+       "train.ckpt_every=3", "train.threads=1"]
 JOBS = json.dumps([["ddp", "ring8", ["train.batch=16", *GP_RING]],
                    ["bn", "tutorial-mlp", ["train.steps=3", "train.batch=8", "train.grid=16",
-                                           "train.precision=fp32"]]])
+                                           "train.precision=fp32"]],
+                   ["i2i", "pix2pix-edges", ["train.batch=2", *PIX]]])
 
 
 def torchrun(tmp_path, *args, nproc=2):
@@ -118,6 +125,16 @@ def test_two_nodes_over_loopback_match_one_process_with_twice_the_batch_and_resu
     state = load_checkpoint(run_dir)
     assert state["extra"]["world_size"] == 2 and state["step"] == 4
     assert_same_weights(rank0, state["nets"], exact=True)
+
+    # pix2pix: the same on both ranks (G, D and the average), equal to one process with batch 4; rank 0 wrote.
+    pix0 = torch.load(tmp_path / "node0" / "i2i" / "rank0.pt")
+    pix1 = torch.load(tmp_path / "node1" / "i2i" / "rank1.pt")
+    assert_same_weights(pix0, pix1, exact=True, nets=("G", "D", "G_ema"))
+    one = train(apply_overrides(load_preset("pix2pix-edges"), ["train.batch=4", *PIX]), out=tmp_path / "pix",
+                progress=False, report=False)
+    assert_same_weights(pix0, {"G": one.G.state_dict(), "D": one.D.state_dict(),
+                               "G_ema": one.system.ema["G"].state_dict()}, exact=False, nets=("G", "D", "G_ema"))
+    assert load_checkpoint(pix0["run_dir"])["step"] == 3 and not list((tmp_path / "node1").glob("*/*/checkpoint.pt"))
 
     # Resume in a single process: it continues from the 2-process checkpoint to step 7.
     resumed = train(resume=run_dir, steps=7, progress=False, report=False)

@@ -360,9 +360,7 @@ def _validate_sections(cfg: RunConfig) -> None:
                 raise UserError(f"config key {key!r} has no meaning for model={cfg.model} "
                                 "(an image-to-image system: its input is an image, not noise)")
         t = cfg.train
-        unsupported = [("train.precision", t.precision, ("auto", "fp32")), ("train.compile", t.compile, (False,)),
-                       ("train.ema", t.ema, (0.0,)), ("train.ema_kimg", t.ema_kimg, (0.0,)),
-                       ("train.d_steps", t.d_steps, (1,)),
+        unsupported = [("train.d_steps", t.d_steps, (1,)),
                        ("optim.name", cfg.optim.name, ("adam",))]
         for key, value, allowed in unsupported:
             if value not in allowed:

@@ -101,9 +101,6 @@ def train(cfg: RunConfig | None = None, out: str | os.PathLike = "runs", resume:
         cfg = validate(from_dict({**to_dict(cfg), "train": {**to_dict(cfg.train), "threads": threads}}))
     if state is not None and int(state["step"]) >= cfg.train.steps:
         raise UserError(f"{str(resume)!r} is already at step {state['step']}; pass --steps above it to train on")
-    if cfg.model in I2I_SYSTEMS and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:  # started by torchrun
-        raise UserError(f"the image-to-image systems ({cfg.model} here) train in one process only (no DDP yet); "
-                        "run `gankit train` without torchrun")
     world, device = distributed.setup(resolve_device(cfg.train.device))
     try:
         return _train(cfg, state, resume, out, progress, world, device, report)
@@ -122,7 +119,7 @@ def _train(cfg: RunConfig, state: dict | None, resume, out, progress: bool, worl
     if cfg.model in I2I_SYSTEMS:
         from gankit.systems import i2i
 
-        system = i2i.build(cfg, device, state)
+        system = i2i.build(cfg, device, state, world)
     else:
         system = system_class(cfg.model)(cfg, build_dataset(cfg.data, "train"), world, device, state)
     if state is not None:

@@ -112,15 +112,21 @@ def load_folders(data_a: str, data_b: str, size: int, paired: bool) -> TaskData:
 class Batches:
     """Random minibatches: paired systems take the same indices on both sides, unpaired ones not."""
 
-    def __init__(self, data: TaskData, batch: int, seed: int):
+    def __init__(self, data: TaskData, batch: int, seed: int, rank: int = 0, world_size: int = 1):
+        """``batch`` per process: with ``world_size`` processes every one draws the global batch's indices from the
+        same seed and keeps slice ``rank``, so together they take the batch one process would with
+        ``batch * world_size``."""
         self.data = data
         self.batch = batch
+        self.size = batch * world_size
+        self.mine = slice(rank * batch, (rank + 1) * batch)
         self.gen = torch.Generator().manual_seed(seed)
 
     def next(self) -> dict[str, torch.Tensor]:
         d = self.data
-        ia = torch.randint(len(d.a), (self.batch,), generator=self.gen)
-        ib = ia if d.paired else torch.randint(len(d.b), (self.batch,), generator=self.gen)
+        ia = torch.randint(len(d.a), (self.size,), generator=self.gen)
+        ib = ia if d.paired else torch.randint(len(d.b), (self.size,), generator=self.gen)
+        ia, ib = ia[self.mine], ib[self.mine]
         out = {"a": d.a[ia.to(d.a.device)], "b": d.b[ib.to(d.b.device)]}
         if d.y_a is not None:
             out["y_a"] = d.y_a[ia.to(d.y_a.device)]

@@ -189,6 +189,7 @@ class CycleGAN(TranslationSystem):
     name = "cyclegan"
     paired = False
     directions = ("AtoB", "BtoA")
+    generators = ("G", "F")
     TASKS = {"mnist-m": mnist_m}
 
     def __init__(self, cfg, shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gankit import distributed
 from gankit.config import I2I_SYSTEMS, RunConfig, apply_overrides, list_presets, load_preset, to_dict
 from gankit.data.tasks import Batches, TaskData, load_folders
 from gankit.errors import UserError
@@ -201,6 +202,7 @@ class TranslationSystem:
     name: str = ""
     paired: bool = True
     directions: tuple[str, ...] = ("AtoB",)
+    generators: tuple[str, ...] = ("G",)  # the nets that translate: averaged under train.ema / train.ema_kimg
     TASKS: dict[str, Any] = {}
     hint = "try a lower lr (optim.lr_g, optim.lr_d)"
     preview_rows = 8
@@ -217,6 +219,9 @@ class TranslationSystem:
         self.batches: Batches | None = None
         self.preview_data: TaskData | None = None
         self.data_info: dict = {}
+        self.precision = "fp32"  # of the training forward passes; set by prepare_training
+        self.ema: dict[str, nn.Module] = {}  # moving averages of the generators (train.ema / ema_kimg), else empty
+        self.world = distributed.World()  # one process unless bind() is given a torchrun world
 
     # -- what a system writes ------------------------------------------------------------------
 
@@ -243,9 +248,13 @@ class TranslationSystem:
 
     # -- the engine's System protocol ----------------------------------------------------------
 
-    def bind(self, data: TaskData, preview_data: TaskData | None = None) -> "TranslationSystem":
-        """Attach the training data (its batches drawn with seed + 1) and the data of the preview grids."""
-        self.batches = Batches(data.to(self.device), self.cfg["batch"], self.cfg["seed"] + 1)
+    def bind(self, data: TaskData, preview_data: TaskData | None = None,
+             world: "distributed.World | None" = None) -> "TranslationSystem":
+        """Attach the training data (its batches drawn with seed + 1; under torchrun this rank's slice of each
+        global batch) and the data of the preview grids."""
+        self.world = world or distributed.World()
+        self.batches = Batches(data.to(self.device), self.cfg["batch"], self.cfg["seed"] + 1, self.world.rank,
+                               self.world.size)
         self.preview_data = (preview_data or data).to(self.device)
         self.data_info = dict(data.info)
         return self
@@ -256,14 +265,77 @@ class TranslationSystem:
             if self.batches is None:
                 raise RuntimeError("bind(data) before train_step(step) without a batch")
             batch = self.batches.next()
-        return self.update(step, batch)
+        stats = self.update(step, batch)
+        if self.ema:
+            self._update_ema(step, len(next(iter(batch.values()))) * self.world.size)  # images of the global batch
+        return stats
+
+    # -- precision, compile and the moving average (the engine's options, as they apply here) ---------------
+
+    def prepare_training(self) -> None:
+        """Apply ``train.precision`` (bf16 autocast around every net's forward, its output cast back to fp32 so
+        the losses and all weights, gradients and optimizer moments stay fp32), ``train.compile``
+        (``nn.Module.compile``: state-dict keys unchanged) and create the moving averages of the generators.
+
+        ``auto`` is fp32 for these systems: bf16 is what ``train.precision=bf16`` asks for (docs/translate.md has
+        the measured speeds). A run's precision is in its config, so a resume keeps it."""
+        from gankit.training.runtime import resolve_precision
+
+        t = self.run_cfg.train
+        self.make_averages()  # copied before the wrappers below, which the averages do not need
+        self.precision = resolve_precision(t.precision, self.device) if t.precision != "auto" else "fp32"
+        if self.world.parallel:  # data parallel: each optimizer steps on the gradients averaged over the ranks
+            for opt in self.optims.values():
+                opt.register_step_pre_hook(lambda opt, args, kwargs: _average_gradients(opt, self.world.size))
+        for net in self.nets.values():
+            if self.precision == "bf16":
+                _autocast_forward(net, self.device.type)
+            if t.compile:
+                net.compile()
+
+    def make_averages(self) -> None:
+        """``self.ema``: a frozen copy of each generator, when the config averages them (train.ema / ema_kimg)."""
+        if self.run_cfg.train.averages_g and not self.ema:
+            self.ema = {k: _frozen_copy(self.nets[k]) for k in self.generators}
+
+    @torch.no_grad()
+    def _update_ema(self, step: int, batch: int) -> None:
+        from gankit.systems.gan import ema_beta
+
+        t = self.run_cfg.train
+        beta = ema_beta(step, batch, t.ema, t.ema_kimg, t.ema_rampup)
+        for k, avg in self.ema.items():
+            live = self.nets[k]
+            torch._foreach_lerp_(list(avg.parameters()), list(live.parameters()), 1.0 - beta)
+            for b_avg, b_live in zip(avg.buffers(), live.buffers()):
+                b_avg.copy_(b_live)
+
+    def _averaged(self):
+        """A context in which the generators hold their moving averages (for previews and ``translate``); the live
+        weights are put back at its end."""
+        from contextlib import contextmanager
+
+        @contextmanager
+        def swap():
+            saved = {k: {n: v.clone() for n, v in self.nets[k].state_dict().items()} for k in self.ema}
+            try:
+                for k, avg in self.ema.items():
+                    self.nets[k].load_state_dict(avg.state_dict())
+                yield
+            finally:
+                for k, sd in saved.items():
+                    self.nets[k].load_state_dict(sd)
+
+        return swap()
 
     def train(self, mode: bool = True) -> None:
         for net in self.nets.values():
             net.train(mode)
 
     def sync(self) -> None:
-        """One process: nothing to agree on."""
+        """Under torchrun: rank 0's buffers (BatchNorm running statistics) to every rank, before a picture or a
+        checkpoint. The weights need nothing: every rank applies the same averaged gradients."""
+        distributed.sync_buffers(self.world, *self.nets.values(), *self.ema.values())
 
     def postfix(self, means: dict[str, float]) -> dict[str, str]:
         return {k: f"{v:.3g}" for k, v in list(means.items())[:4]}
@@ -286,12 +358,20 @@ class TranslationSystem:
                 "nets": {k: v.state_dict() for k, v in self.nets.items()},
                 "optims": {k: v.state_dict() for k, v in self.optims.items()}, "rng": rng,
                 "extra": {"shape_a": list(self.shape_a), "shape_b": list(self.shape_b), "data_info": self.data_info,
-                          **self.extra_state()}}
+                          "precision": self.precision, **({"ema": {k: v.state_dict() for k, v in self.ema.items()}}
+                                                          if self.ema else {}), **self.extra_state()}}
 
     def load_state(self, state: dict, weights_only: bool = False) -> int:
         """Restore a checkpoint's networks (and, unless ``weights_only``, optimizers and RNGs); returns its step."""
         for k, net in self.nets.items():
             net.load_state_dict(state["nets"][k])
+        averages = (state.get("extra") or {}).get("ema")
+        if averages:
+            self.make_averages()
+            if not self.ema:  # averaged in training, though this config no longer asks: keep the averages
+                self.ema = {k: _frozen_copy(self.nets[k]) for k in averages}
+            for k, avg in self.ema.items():
+                avg.load_state_dict(averages[k])
         if not weights_only:
             for k, opt in self.optims.items():
                 opt.load_state_dict(state["optims"][k])
@@ -314,8 +394,11 @@ class TranslationSystem:
         was = {k: n.training for k, n in self.nets.items()}
         self.train(False)
         try:
-            outs = [self.translate(x[i:i + batch].to(self.device), direction).float().cpu()
-                    for i in range(0, len(x), batch)]
+            from contextlib import nullcontext
+
+            with self._averaged() if self.ema else nullcontext():
+                outs = [self.translate(x[i:i + batch].to(self.device), direction).float().cpu()
+                        for i in range(0, len(x), batch)]
         finally:
             for k, n in self.nets.items():
                 n.train(was[k])
@@ -357,13 +440,68 @@ def tile_columns(columns: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
     return tiles, len(fixed)
 
 
-def build(cfg: RunConfig, device: torch.device, state: dict | None = None) -> TranslationSystem:
-    """The system of ``cfg`` on its training data (previews from the test split), restored from ``state``."""
+def build(cfg: RunConfig, device: torch.device, state: dict | None = None,
+          world: "distributed.World | None" = None) -> TranslationSystem:
+    """The system of ``cfg`` on its training data (previews from the test split), restored from ``state``.
+
+    Under torchrun (``world``) every rank builds the same initial nets from ``train.seed``, draws its slice of
+    each global batch, and averages gradients before each optimizer step: the data-parallel training of one
+    process with ``train.batch * world_size``. Dropout and the history pools are each rank's own."""
     from gankit.systems import system_class
 
+    world = world or distributed.World()
     torch.manual_seed(cfg.train.seed)  # initialisation and dropout (the batches draw from seed + 1)
     data = build_task(cfg, "train")
     test = build_task(cfg, "test") if cfg.task.name != "folders" else data
-    system = system_class(cfg.model)(cfg, data.shape_a, data.shape_b, device).bind(data, test)
+    system = system_class(cfg.model)(cfg, data.shape_a, data.shape_b, device).bind(data, test, world)
+    system.prepare_training()
     system.step0 = system.load_state(state) if state is not None else 0
+    if world.rank > 0:  # each rank its own dropout masks (rank 0's stream is the one checkpoints keep)
+        torch.manual_seed(cfg.train.seed + 4 + 7919 * world.rank + system.step0)
     return system
+
+
+def _average_gradients(opt: torch.optim.Optimizer, world_size: int) -> None:
+    """All-reduce the gradients of ``opt``'s parameters in one flat buffer and divide by the number of ranks
+    (what DistributedDataParallel does in its backward; here before the step, since a system's update calls
+    its nets directly)."""
+    import torch.distributed as dist
+
+    grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def _frozen_copy(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` without gradients and without the training-only wrappers (the bf16 forward of
+    :func:`_autocast_forward`, ``nn.Module.compile``), for a moving average that is only evaluated."""
+    import copy
+
+    twin = copy.deepcopy(net)
+    for m in twin.modules():
+        m.__dict__.pop("forward", None)
+        m.__dict__.pop("_compiled_call_impl", None)
+    return twin.requires_grad_(False)
+
+
+def _autocast_forward(net: nn.Module, device_type: str) -> None:
+    """Run ``net``'s forward under bf16 autocast and hand back fp32 outputs (an instance attribute: the module's
+    state dict, and so its checkpoint, is unchanged)."""
+    import functools
+
+    inner = net.forward
+
+    @functools.wraps(inner)
+    def forward(*args, **kwargs):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            out = inner(*args, **kwargs)
+        return out.float() if torch.is_tensor(out) and out.is_floating_point() else out
+
+    net.forward = forward

@@ -139,6 +139,7 @@ class SimGAN(TranslationSystem):
     name = "simgan"
     paired = False
     directions = ("AtoB",)
+    generators = ("R",)
     TASKS = {"fonts": fonts_task}
 
     def __init__(self, cfg, shape_a: tuple[int, ...], shape_b: tuple[int, ...], device: torch.device):
