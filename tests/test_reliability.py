@@ -272,3 +272,18 @@ def test_a_folder_of_images_from_a_vector_generator_is_refused_before_sampling(r
     code, _, err = run_cli(["sample", str(run_dir), "--out", str(tmp_path / "pics"), "--quiet"], capsys)
     one_line(code, err, "needs an image generator", "vectors of shape [2]")
     assert not (tmp_path / "pics").exists()
+
+
+def test_a_translation_checkpoint_whose_weights_do_not_fit_is_one_line(tmp_path, capsys):
+    """An edited pix2pix checkpoint (one tensor of G's moving average replaced by one of another shape)."""
+    from gankit.translate import train_translation
+
+    r = train_translation("pix2pix", ["g_base=4", "d_base=4", "g_depth=2", "n_train=32", "batch=4", "threads=1",
+                                      "steps=1", "train.ema=0.5"], out=tmp_path, progress=False)
+    state = torch.load(r.run_dir / "checkpoint.pt", weights_only=True)
+    state["extra"]["ema"]["G"][next(iter(state["extra"]["ema"]["G"]))] = torch.zeros(3)
+    torch.save(state, tmp_path / "bad.pt")
+    code, _, err = run_cli(["translate", "apply", str(tmp_path / "bad.pt"), "task:test", "--out",
+                            str(tmp_path / "out.npz")], capsys)
+    one_line(code, err, "its weights do not fit the pix2pix nets")
+    assert not (tmp_path / "out.npz").exists()

@@ -121,7 +121,12 @@ class Run:
         extra = self.state["extra"]
         system = system_class(self.system)(self.config, tuple(extra["shape_a"]), tuple(extra["shape_b"]),
                                            torch.device(device))
-        system.load_state(self.state, weights_only=True)
+        try:
+            system.load_state(self.state, weights_only=True)
+        except (RuntimeError, KeyError, TypeError, AttributeError) as e:  # a damaged or edited checkpoint
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UserError(f"{str(self.path)!r}: its weights do not fit the {self.system} nets of its config "
+                            f"({first})") from None
         system.train(False)
         return system
 
