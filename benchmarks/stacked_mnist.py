@@ -40,17 +40,17 @@ from bench_stats import mean_se  # benchmarks/bench_stats.py (this folder is on 
 
 PRESET = "stacked-mnist"
 # name -> overrides on the preset.
+# The preset before 0.2: Radford et al.'s Adam 2e-4 (0.5, 0.999), no R1, z 100, as PacGAN's reference config
+DCGAN = ["optim.lr_g=2e-4", "optim.lr_d=2e-4", "optim.beta1=0.5", "optim.beta2=0.999", "loss.r1_gamma=0",
+         "loss.reg_every=1", "z_dim=100"]
 VARIANTS: dict[str, list[str]] = {
-    "dcgan": [],  # the preset as it ships
-    "pacdcgan2": ["D.pac=2"],  # PacGAN (Lin et al. 2018): D judges 2 samples at once, Table 2's PacDCGAN2
+    "preset": [],  # the preset as it ships: dcgan-mnist's recipe (Adam 6e-4 with (0, 0.99), lazy R1), z 32
+    "dcgan": DCGAN,  # the DCGAN baseline of PacGAN's Table 2
+    "pacdcgan2": [*DCGAN, "D.pac=2"],  # PacGAN (Lin et al. 2018): D judges 2 samples at once, Table 2's PacDCGAN2
     # R3GAN's loss (Huang et al. 2024, eq. 2) with R1 and R2 of one gamma and Adam beta1 = 0 (their training
-    # recipe), a D without BatchNorm as theirs; gamma = 1 is our choice (they tune gamma per dataset).
-    "rpgan-r1r2": ["loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=1", "loss.r2_gamma=1",
+    # recipe); D without BatchNorm, as R1/R2 need per-sample gradients. gamma = 1 is our choice, not theirs.
+    "rpgan-r1r2": [*DCGAN, "loss.d_loss=rpgan", "loss.g_loss=rpgan", "loss.r1_gamma=1", "loss.r2_gamma=1",
                    "optim.beta1=0", "D.norm=none"],
-    # dcgan-mnist's 0.2 recipe (docs/presets.md): Adam 6e-4 with betas (0, 0.99), R1 gamma 1 taken lazily every 4th
-    # D update; z of 32, not dcgan-mnist's 16, as three digits carry more than one (our choice, not measured apart)
-    "recipe": ["optim.lr_g=6e-4", "optim.lr_d=6e-4", "optim.beta1=0", "optim.beta2=0.99", "loss.r1_gamma=1",
-               "loss.reg_every=4", "z_dim=32"],
 }
 # The papers' numbers (facts, with their sources). PacGAN: Lin et al. 2018, Table 2 (the Stacked MNIST setup it
 # repeats from VEEGAN, Srivastava et al. 2017), means over runs, 26,000 samples each. R3GAN: Huang et al. 2024, their
@@ -111,8 +111,8 @@ def print_table(records: list[dict], ceiling: dict | None) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--variants", default="dcgan", help=f"comma-separated names from {', '.join(VARIANTS)} "
-                    "(default dcgan)")
+    ap.add_argument("--variants", default="preset", help=f"comma-separated names from {', '.join(VARIANTS)} "
+                    "(default preset)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="extra override for every variant, e.g. train.steps=10000 (repeatable)")
     ap.add_argument("--steps", type=int, default=0, help="training steps (default: the preset's)")
