@@ -27,6 +27,7 @@ from gankit import distributed
 from gankit.config import I2I_SYSTEMS, RunConfig, apply_overrides, list_presets, load_preset, to_dict
 from gankit.data.tasks import Batches, TaskData, load_folders
 from gankit.errors import UserError
+from gankit.training.runtime import autocast_forward, average_gradients, frozen_copy
 
 __all__ = ["TranslationSystem", "tile_columns", "flat_config", "dotted_overrides", "parse_overrides", "config_for",
            "build_task", "as_run_config", "build", "DEFAULT_PRESETS", "LEGACY_KEYS"]
@@ -286,17 +287,17 @@ class TranslationSystem:
         self.precision = resolve_precision(t.precision, self.device) if t.precision != "auto" else "fp32"
         if self.world.parallel:  # data parallel: each optimizer steps on the gradients averaged over the ranks
             for opt in self.optims.values():
-                opt.register_step_pre_hook(lambda opt, args, kwargs: _average_gradients(opt, self.world.size))
+                opt.register_step_pre_hook(lambda opt, args, kwargs: average_gradients(opt, self.world.size))
         for net in self.nets.values():
             if self.precision == "bf16":
-                _autocast_forward(net, self.device.type)
+                autocast_forward(net, self.device.type)
             if t.compile:
                 net.compile()
 
     def make_averages(self) -> None:
         """``self.ema``: a frozen copy of each generator, when the config averages them (train.ema / ema_kimg)."""
         if self.run_cfg.train.averages_g and not self.ema:
-            self.ema = {k: _frozen_copy(self.nets[k]) for k in self.generators}
+            self.ema = {k: frozen_copy(self.nets[k]) for k in self.generators}
 
     @torch.no_grad()
     def _update_ema(self, step: int, batch: int) -> None:
@@ -369,7 +370,7 @@ class TranslationSystem:
         if averages:
             self.make_averages()
             if not self.ema:  # averaged in training, though this config no longer asks: keep the averages
-                self.ema = {k: _frozen_copy(self.nets[k]) for k in averages}
+                self.ema = {k: frozen_copy(self.nets[k]) for k in averages}
             for k, avg in self.ema.items():
                 avg.load_state_dict(averages[k])
         if not weights_only:
@@ -459,49 +460,3 @@ def build(cfg: RunConfig, device: torch.device, state: dict | None = None,
     if world.rank > 0:  # each rank its own dropout masks (rank 0's stream is the one checkpoints keep)
         torch.manual_seed(cfg.train.seed + 4 + 7919 * world.rank + system.step0)
     return system
-
-
-def _average_gradients(opt: torch.optim.Optimizer, world_size: int) -> None:
-    """All-reduce the gradients of ``opt``'s parameters in one flat buffer and divide by the number of ranks
-    (what DistributedDataParallel does in its backward; here before the step, since a system's update calls
-    its nets directly)."""
-    import torch.distributed as dist
-
-    grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat /= world_size
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-def _frozen_copy(net: nn.Module) -> nn.Module:
-    """A copy of ``net`` without gradients and without the training-only wrappers (the bf16 forward of
-    :func:`_autocast_forward`, ``nn.Module.compile``), for a moving average that is only evaluated."""
-    import copy
-
-    twin = copy.deepcopy(net)
-    for m in twin.modules():
-        m.__dict__.pop("forward", None)
-        m.__dict__.pop("_compiled_call_impl", None)
-    return twin.requires_grad_(False)
-
-
-def _autocast_forward(net: nn.Module, device_type: str) -> None:
-    """Run ``net``'s forward under bf16 autocast and hand back fp32 outputs (an instance attribute: the module's
-    state dict, and so its checkpoint, is unchanged)."""
-    import functools
-
-    inner = net.forward
-
-    @functools.wraps(inner)
-    def forward(*args, **kwargs):
-        with torch.autocast(device_type, dtype=torch.bfloat16):
-            out = inner(*args, **kwargs)
-        return out.float() if torch.is_tensor(out) and out.is_floating_point() else out
-
-    net.forward = forward

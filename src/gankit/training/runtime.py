@@ -215,3 +215,52 @@ class StopFlag:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
+
+
+# The engine's switches for systems whose update calls their nets directly (the image-to-image systems).
+
+
+def average_gradients(opt: torch.optim.Optimizer, world_size: int) -> None:
+    """All-reduce the gradients of ``opt``'s parameters in one flat buffer and divide by the number of ranks
+    (what DistributedDataParallel does in its backward; here before the step, since a system's update calls
+    its nets directly)."""
+    import torch.distributed as dist
+
+    grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def frozen_copy(net: nn.Module) -> nn.Module:
+    """A copy of ``net`` without gradients and without the training-only wrappers (the bf16 forward of
+    :func:`autocast_forward`, ``nn.Module.compile``), for a moving average that is only evaluated."""
+    import copy
+
+    twin = copy.deepcopy(net)
+    for m in twin.modules():
+        m.__dict__.pop("forward", None)
+        m.__dict__.pop("_compiled_call_impl", None)
+    return twin.requires_grad_(False)
+
+
+def autocast_forward(net: nn.Module, device_type: str) -> None:
+    """Run ``net``'s forward under bf16 autocast and hand back fp32 outputs (an instance attribute: the module's
+    state dict, and so its checkpoint, is unchanged)."""
+    import functools
+
+    inner = net.forward
+
+    @functools.wraps(inner)
+    def forward(*args, **kwargs):
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            out = inner(*args, **kwargs)
+        return out.float() if torch.is_tensor(out) and out.is_floating_point() else out
+
+    net.forward = forward
