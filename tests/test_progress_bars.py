@@ -173,3 +173,20 @@ def test_library_calls_show_no_bar_unless_asked(capsys):
     torch.manual_seed(0)
     generate(G, 5, progress=True)
     assert _has_bar(capsys.readouterr().err, "generate")
+
+
+def test_translate_apply_bar_and_quiet(tmp_path, capsys):
+    from gankit.translate import train_translation
+
+    r = train_translation("pix2pix", ["g_base=4", "d_base=4", "g_depth=2", "n_train=32", "batch=4", "threads=1",
+                                      "steps=1"], out=tmp_path, progress=False)
+    capsys.readouterr()
+    code, out, err = run_cli(["translate", "apply", str(r.run_dir), "task:test", "--out", str(tmp_path / "a.npz")],
+                             capsys)
+    assert code == 0 and _has_bar(err, "translate") and "img/s" in err and BAR not in out, err
+    code, out, err = run_cli(["translate", "apply", str(r.run_dir), "task:test", "--out", str(tmp_path / "b.npz"),
+                              "--quiet"], capsys)
+    assert code == 0 and err == "" and out.strip() == f"wrote {tmp_path / 'b.npz'}"
+    code, _, err = run_cli(["translate", "apply", str(r.run_dir), "task:test", "--out", str(tmp_path / "c.png")],
+                           capsys)
+    assert code == 2 and "expected a folder or a .npz file" in err and len(err.strip().splitlines()) == 1

@@ -76,11 +76,12 @@ def translate_train(system, preset, data_a, data_b, overrides, steps, seed, out,
               help="BtoA: the second generator (CycleGAN).")
 @click.option("--grid", default=None, metavar="PNG", help="Also write inputs beside outputs as one picture.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-def translate_apply(run, images, out, direction, grid, device):
+@click.option("--quiet", is_flag=True, help="No progress bar (on stderr).")
+def translate_apply(run, images, out, direction, grid, device, quiet):
     """Translate IMAGES (a folder, an image, .npy/.npz, or task:test) with a trained system."""
     from gankit.translate import apply_translation
 
-    path = apply_translation(run, images, out, direction=direction, device=device, grid=grid)
+    path = apply_translation(run, images, out, direction=direction, device=device, grid=grid, progress=not quiet)
     click.echo(f"wrote {path}" + (f" and {grid}" if grid else ""))
 
 

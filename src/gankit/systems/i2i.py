@@ -388,8 +388,12 @@ class TranslationSystem:
     # -- translation and pictures --------------------------------------------------------------
 
     @torch.no_grad()
-    def translate_batched(self, x: torch.Tensor, direction: str = "AtoB", batch: int = 256) -> torch.Tensor:
-        """:meth:`translate` over a large tensor in chunks, in eval mode; returns CPU tensors."""
+    def translate_batched(self, x: torch.Tensor, direction: str = "AtoB", batch: int = 256,
+                          progress: bool = False) -> torch.Tensor:
+        """:meth:`translate` over a large tensor in chunks, in eval mode; returns CPU tensors. ``progress``: a bar
+        on stderr over the images."""
+        from gankit.progress import progress_bar
+
         if direction not in self.directions:
             raise UserError(f"{self.name} translates {' and '.join(self.directions)}, not {direction}")
         was = {k: n.training for k, n in self.nets.items()}
@@ -397,9 +401,12 @@ class TranslationSystem:
         try:
             from contextlib import nullcontext
 
-            with self._averaged() if self.ema else nullcontext():
-                outs = [self.translate(x[i:i + batch].to(self.device), direction).float().cpu()
-                        for i in range(0, len(x), batch)]
+            outs = []
+            with self._averaged() if self.ema else nullcontext(), \
+                    progress_bar(len(x), "translate", unit="img", enabled=progress) as bar:
+                for i in range(0, len(x), batch):
+                    outs.append(self.translate(x[i:i + batch].to(self.device), direction).float().cpu())
+                    bar.update(len(outs[-1]))
         finally:
             for k, n in self.nets.items():
                 n.train(was[k])

@@ -34,11 +34,10 @@ import torch
 from gankit.config import I2I_SYSTEMS, apply_overrides, load_preset
 from gankit.config import list_presets as _all_presets
 from gankit.data.tasks import TaskData
-from gankit.errors import UserError
+from gankit.errors import UserError, check_out_folder, written_atomically
 from gankit.systems import system_class
 from gankit.systems.i2i import TranslationSystem, config_for, flat_config
 from gankit.systems.i2i import build_task as _build_task
-from gankit.errors import written_atomically
 
 __all__ = ["SYSTEMS", "system_class", "list_presets", "resolve_config", "build_task", "train_translation",
            "load_translator", "apply_translation", "TaskData", "TranslationSystem", "TranslateResult"]
@@ -113,7 +112,8 @@ def load_translator(run_or_ckpt: str | os.PathLike, device: str = "cpu") -> Tran
 
 
 def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike,
-                      direction: str = "AtoB", device: str = "cpu", grid: str | os.PathLike | None = None) -> Path:
+                      direction: str = "AtoB", device: str = "cpu", grid: str | os.PathLike | None = None,
+                      progress: bool = False) -> Path:
     """Translate images with a trained system and write the results.
 
     Args:
@@ -132,6 +132,10 @@ def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike,
     from gankit.systems.i2i import tile_columns
     from gankit.viz import save_image_grid
 
+    out = Path(out)
+    if out.suffix and out.suffix.lower() != ".npz":
+        raise UserError(f"--out {str(out)!r}: expected a folder or a .npz file")
+    check_out_folder(out)
     system = load_translator(run_or_ckpt, device)
     if direction not in system.directions:
         raise UserError(f"--direction {direction}: {system.name} translates {' and '.join(system.directions)}")
@@ -147,17 +151,14 @@ def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike,
     else:
         x, _, names = read_images(text, shape, also="task:test / task:train (the run's own task inputs)",
                                   what=f"this {system.name} model takes")
-    y = system.translate_batched(x, direction)
-    out = Path(out)
+    y = system.translate_batched(x, direction, progress=progress)
     pixels = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [N, C, H, W]
     if out.suffix.lower() == ".npz":
         import numpy as np
 
-        out.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out, x=pixels.numpy(), names=np.array(names))
+        with written_atomically(out) as tmp:
+            np.savez_compressed(tmp, x=pixels.numpy(), names=np.array(names))
     else:
-        if out.suffix:
-            raise UserError(f"--out {str(out)!r}: expected a folder or a .npz file")
         from PIL import Image
 
         out.mkdir(parents=True, exist_ok=True)
