@@ -255,7 +255,7 @@ def test_a_dead_worker_leaves_the_survivor_one_line_and_the_checkpoint(tmp_path)
     # survivor stops without a word (torchrun's report names the dead rank); else it prints the one line.
     assert len(ours) <= 1 and "[rank0]" not in err, err[-3000:]
     for line in ours:
-        assert line.startswith("gankit: error: rank 0: another process of this torchrun job stopped")
+        assert line.startswith("gankit: error: rank 0: rank 1 of this torchrun job stopped")  # of two: the other
         assert f"--resume {run_dir.relative_to(tmp_path)}" in line
     assert "local_rank: 1" in err and "exitcode: -9" in err  # torchrun's own report of which rank died
     assert load_checkpoint(run_dir)["step"] % 5 == 0

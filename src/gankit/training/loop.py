@@ -155,7 +155,8 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
 
             kept = (f"the last checkpoint is {path} (step {ckpt.load_checkpoint(path)['step']})" if path.exists()
                     else "no checkpoint was written yet")
-            raise UserError(f"rank {world.rank}: another process of this torchrun job stopped (its connection "
+            other = f"rank {1 - world.rank}" if world.size == 2 else "another process"  # of two, it is the other
+            raise UserError(f"rank {world.rank}: {other} of this torchrun job stopped (its connection "
                             f"closed); {kept}; resume with `gankit train --resume {run_dir}`") from None
         raise
     except OSError as e:  # a full disk or a file-size limit under the stats, a picture or a TensorBoard file
