@@ -167,17 +167,10 @@ def sample(run_or_ckpt: str | os.PathLike, n: int = 64, seed: int = 0, out: str 
 
 
 def _save_folder(x: torch.Tensor, out: Path, seeds: list[int] | None, progress: bool) -> None:
-    """One PNG per image sample (grey or RGB, the data's own size), each written through a temporary name."""
-    from PIL import Image
-
-    from gankit.apps.augment import to_uint8
+    """One PNG per image sample: ``seedNNNN.png`` with ``seeds``, else ``000000.png``..."""
+    from gankit.viz import save_pngs
 
     out.mkdir(parents=True, exist_ok=True)
-    pixels = to_uint8(x)  # [n, C, H, W] uint8
     names = [f"seed{s:04d}.png" for s in seeds] if seeds is not None else \
         [f"{i:0{max(6, len(str(len(x) - 1)))}d}.png" for i in range(len(x))]
-    with progress_bar(len(x), "write", unit="img", enabled=progress) as bar:
-        for img, name in zip(pixels, names):
-            with written_atomically(out / name) as tmp:
-                Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)).save(tmp)
-            bar.update(1)
+    save_pngs(x, [out / name for name in names], progress)

@@ -12,6 +12,25 @@ import torch
 from gankit.errors import written_atomically
 
 
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Images in [-1, 1] -> uint8 0..255 (the inverse of gankit's loaders' x / 127.5 - 1, rounded)."""
+    return ((x.detach().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+def save_pngs(x: torch.Tensor, paths: list[Path], progress: bool = False) -> None:
+    """One PNG per image of ``x`` [N, C, H, W] in [-1, 1] (grey or RGB, at its own size) to ``paths``, each
+    through a temporary name; the folders must exist. ``progress``: a bar on stderr over the images."""
+    from PIL import Image
+
+    from gankit.progress import progress_bar
+
+    with progress_bar(len(x), "write", unit="img", enabled=progress) as bar:
+        for img, path in zip(to_uint8(x), paths):
+            with written_atomically(path) as tmp:
+                Image.fromarray(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)).save(tmp)
+            bar.update(1)
+
+
 def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1) -> np.ndarray:
     """Tile images [N, C, H, W] in [-1, 1] into one uint8 array [rows*H, cols*W, C]."""
     x = x.detach().float().cpu().clamp(-1, 1)

@@ -22,17 +22,12 @@ import numpy as np
 import torch
 
 from gankit.errors import UserError, check_out_folder, written_atomically
-from gankit.progress import progress_bar
+from gankit.viz import save_pngs, to_uint8
 
 
 def balanced_labels(n: int, classes: list[int]) -> torch.Tensor:
     """n labels cycling through ``classes``: every class gets n // k samples and the first n % k one more."""
     return torch.tensor([classes[i % len(classes)] for i in range(n)], dtype=torch.long)  # [n]
-
-
-def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Images in [-1, 1] -> uint8 0..255 (the inverse of gankit's loaders' x / 127.5 - 1, rounded)."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
 def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed: int = 0,
@@ -72,25 +67,16 @@ def augment(run_or_ckpt: str | os.PathLike, n: int, out: str | os.PathLike, seed
         raise UserError(f"--out {str(out)!r} exists and is not an empty folder; give a new folder or a .npz file")
 
     y = balanced_labels(n, classes)  # [n]
-    x = to_uint8(generate(G, n, seed=seed, c=y, progress=progress))  # [n, C, H, W] uint8
+    x = generate(G, n, seed=seed, c=y, progress=progress)  # [n, C, H, W] in [-1, 1]
     if is_npz:
         with written_atomically(out) as tmp:
-            np.savez_compressed(tmp, x=x, y=y.numpy(), seed=np.int64(seed), source=str(run_or_ckpt))
+            np.savez_compressed(tmp, x=to_uint8(x), y=y.numpy(), seed=np.int64(seed), source=str(run_or_ckpt))
         return out
-    from PIL import Image
-
-    out.mkdir(parents=True, exist_ok=True)
-    rows = ["file,label"]
     width = len(str(n - 1))
-    with progress_bar(n, "write", unit="img", enabled=progress) as bar:
-        for i, (img, label) in enumerate(zip(x, y.tolist())):
-            folder = out / str(label)
-            folder.mkdir(exist_ok=True)
-            arr = img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0)  # [H, W] or [H, W, 3]
-            name = f"{label}/{i:0{width}d}.png"
-            with written_atomically(out / name) as tmp:
-                Image.fromarray(arr).save(tmp)
-            rows.append(f"{name},{label}")
-            bar.update(1)
+    names = [f"{label}/{i:0{width}d}.png" for i, label in enumerate(y.tolist())]
+    for label in sorted(set(y.tolist())):
+        (out / str(label)).mkdir(parents=True, exist_ok=True)
+    save_pngs(x, [out / name for name in names], progress)
+    rows = ["file,label", *(f"{name},{label}" for name, label in zip(names, y.tolist()))]
     (out / "labels.csv").write_text("\n".join(rows) + "\n")
     return out

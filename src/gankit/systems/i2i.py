@@ -367,10 +367,8 @@ class TranslationSystem:
         for k, net in self.nets.items():
             net.load_state_dict(state["nets"][k])
         averages = (state.get("extra") or {}).get("ema")
-        if averages:
+        if averages:  # the config that trained them is the checkpoint's own, so it asks for them
             self.make_averages()
-            if not self.ema:  # averaged in training, though this config no longer asks: keep the averages
-                self.ema = {k: frozen_copy(self.nets[k]) for k in averages}
             for k, avg in self.ema.items():
                 avg.load_state_dict(averages[k])
         if not weights_only:

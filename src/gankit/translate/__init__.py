@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from gankit.config import I2I_SYSTEMS, apply_overrides, load_preset
 from gankit.config import list_presets as _all_presets
 from gankit.data.tasks import TaskData
@@ -130,7 +128,7 @@ def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike,
     """
     from gankit.data.images import read_images
     from gankit.systems.i2i import tile_columns
-    from gankit.viz import save_image_grid
+    from gankit.viz import save_image_grid, save_pngs, to_uint8
 
     out = Path(out)
     if out.suffix and out.suffix.lower() != ".npz":
@@ -152,21 +150,15 @@ def apply_translation(run_or_ckpt: str | os.PathLike, images: str | os.PathLike,
         x, _, names = read_images(text, shape, also="task:test / task:train (the run's own task inputs)",
                                   what=f"this {system.name} model takes")
     y = system.translate_batched(x, direction, progress=progress)
-    pixels = ((y.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # [N, C, H, W]
     if out.suffix.lower() == ".npz":
         import numpy as np
 
         with written_atomically(out) as tmp:
-            np.savez_compressed(tmp, x=pixels.numpy(), names=np.array(names))
+            np.savez_compressed(tmp, x=to_uint8(y), names=np.array(names))  # x: uint8 [N, C, H, W]
     else:
-        from PIL import Image
-
         out.mkdir(parents=True, exist_ok=True)
-        for name, img in zip(names, pixels):
-            arr = img.permute(1, 2, 0).numpy()
-            stem = Path(name.replace("/", "_").replace("[", "_").replace("]", "")).stem
-            with written_atomically(out / f"{stem}.png") as tmp:
-                Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(tmp)
+        stems = [Path(name.replace("/", "_").replace("[", "_").replace("]", "")).stem for name in names]
+        save_pngs(y, [out / f"{stem}.png" for stem in stems])
     if grid is not None:
         tiles, cols = tile_columns([x[:64], y[:64]])
         save_image_grid(tiles, grid, nrow=cols * 4 if len(x) >= 16 else cols)
