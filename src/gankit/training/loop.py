@@ -153,8 +153,7 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
         if world.parallel and _peer_lost(e):  # another rank died: gloo / NCCL report it from inside a collective
             from gankit.errors import UserError
 
-            kept = (f"the last checkpoint is {path} (step {ckpt.load_checkpoint(path)['step']})" if path.exists()
-                    else "no checkpoint was written yet")
+            kept = _kept_checkpoint(path)
             other = f"rank {1 - world.rank}" if world.size == 2 else "another process"  # of two, it is the other
             raise UserError(f"rank {world.rank}: {other} of this torchrun job stopped (its connection "
                             f"closed); {kept}; resume with `gankit train --resume {run_dir}`") from None
@@ -162,14 +161,19 @@ def fit(system: System, run_dir: Path, cadence: Cadence, step: int = 0, world: d
     except OSError as e:  # a full disk or a file-size limit under the stats, a picture or a TensorBoard file
         from gankit.errors import UserError
 
-        kept = (f"the last checkpoint is {path} (step {ckpt.load_checkpoint(path)['step']})" if path.exists()
-                else "no checkpoint was written yet")
+        kept = _kept_checkpoint(path)
         what = f"cannot write {e.filename!r}" if e.filename else f"cannot write in {str(run_dir)!r}"
         raise UserError(f"{what} during training: {e.strerror or e}{space_hint(e)}; {kept}; "
                         f"resume with `gankit train --resume {run_dir}`") from None
     finally:
         if lock is not None:
             lock.release()
+
+
+def _kept_checkpoint(path: Path) -> str:
+    """What a stopped run leaves to resume from, for its one-line error."""
+    return (f"the last checkpoint is {path} (step {ckpt.load_checkpoint(path)['step']})" if path.exists()
+            else "no checkpoint was written yet")
 
 
 def _fit(system: System, run_dir: Path, c: Cadence, step: int, world: distributed.World, progress: bool, hint: str,
