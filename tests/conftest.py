@@ -36,3 +36,12 @@ def _pretend_native_bf16(monkeypatch):
 
         monkeypatch.setattr(gankit.training.runtime, "native_bf16", lambda device: device.type in ("cpu", "cuda"))
     yield
+
+
+@pytest.fixture(scope="session")
+def scaled_inception():
+    """The FID Inception-v3 with seeded random weights that keep activations O(1) (not FID's features; the
+    same cost). Tests must not change it: copy it first."""
+    from gankit.features.inception_net import scaled_random_inception
+
+    return scaled_random_inception(seed=0)

@@ -23,18 +23,21 @@ Examples:
 @click.option("--split", default="test", show_default=True, help="Reference split: test, train or all.")
 @click.option("--features", default="digits", show_default=True, help="Feature extractor: digits, inception or raw.")
 @click.option("--inception-weights", default=None, metavar="PATH", help="Local Inception weights file (offline use).")
+@click.option("--inception-precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="How the Inception network runs; bf16 is about 2x faster on a CPU with native bf16 and moves FID "
+                   "by about 1-4%.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with a key per metric.")
 @click.option("--no-record", is_flag=True, help="Do not append results to metric-<name>.jsonl.")
 @click.option("--device", default="cpu", show_default=True, help="Where G draws the samples: cpu, cuda or cuda:N.")
 @click.option("--quiet", is_flag=True, help="No progress bars (they go to stderr, also with --json).")
-def eval_(run, metric_names, n, seed, data_name, split, features, inception_weights, as_json, no_record, device,
-          quiet):
+def eval_(run, metric_names, n, seed, data_name, split, features, inception_weights, inception_precision, as_json,
+          no_record, device, quiet):
     """Score a trained generator with the papers' metrics and record each result with its protocol."""
     from gankit.evaluate import evaluate, format_table, to_json
 
     results = evaluate(run, metrics=metric_names, n=n, seed=seed, data=data_name, split=split, features=features,
                        inception_weights=inception_weights, record=not no_record, progress=not quiet,
-                       device=device)
+                       device=device, inception_precision=inception_precision)
     click.echo(to_json(results) if as_json else format_table(results))
 
 

@@ -27,7 +27,10 @@ from torch import nn
 
 from gankit.errors import UserError
 
-__all__ = ["FEATURE_EXTRACTORS", "extract_features", "get_feature_extractor"]
+__all__ = ["FEATURE_EXTRACTORS", "cached_features", "extract_features", "get_feature_extractor", "module_digest"]
+
+CACHE_SUBDIR = "features"  # under the gankit cache directory: features of reference data, by content
+_CACHE_VERSION = "1"  # bumped when the extraction itself changes (preprocessing, layout)
 
 # Name -> one-line description of every extractor get_feature_extractor builds.
 FEATURE_EXTRACTORS: dict[str, str] = {
@@ -149,3 +152,74 @@ def extract_features(
         for m, training in modes:
             m.training = training
     return torch.cat(out)  # [N, D]
+
+
+def module_digest(model: nn.Module) -> str:
+    """SHA-256 (hex) of a module's state: every tensor's name, dtype, shape and bytes, in state_dict order.
+
+    Two networks with the same digest compute the same function (same class assumed), so features cached
+    under it stay valid; one changed weight changes it.
+
+    Example:
+        >>> a = torch.nn.Linear(2, 2); b = torch.nn.Linear(2, 2); b.load_state_dict(a.state_dict())
+        <All keys matched successfully>
+        >>> module_digest(a) == module_digest(b)
+        True
+    """
+    import hashlib
+
+    h = hashlib.sha256(type(model).__name__.encode())
+    for name, t in model.state_dict().items():
+        t = t.detach().cpu().clone(memory_format=torch.contiguous_format).reshape(-1)  # logical order, any layout
+        h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def cached_features(model: nn.Module, x: torch.Tensor, cache_dir, tag: str, batch_size: int = 500,
+                    progress: bool = False) -> tuple[torch.Tensor, bool]:
+    """:func:`extract_features` of reference data, kept on disk and read back when asked again.
+
+    The file is ``<cache_dir>/features/<tag>-<key>.npy``, with ``key`` a SHA-256 of the data (its shape and
+    float32 bytes), the model's :func:`module_digest`, ``tag`` and the extraction's version: the same images
+    through the same weights in the same precision (put it in ``tag``) find their features; anything else
+    computes them anew. The file is written atomically, so an interrupted extraction leaves nothing
+    half-written. A cache file that cannot be read is computed again and replaced.
+
+    Returns:
+        (features [N, D] float32 on the CPU, whether they came from the cache).
+
+    Example:
+        >>> import tempfile
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+        >>> d = tempfile.mkdtemp()
+        >>> a, hit_a = cached_features(net, torch.ones(3, 1, 2, 2), d, "toy")
+        >>> b, hit_b = cached_features(net, torch.ones(3, 1, 2, 2), d, "toy")
+        >>> hit_a, hit_b, bool(torch.equal(a, b))
+        (False, True, True)
+    """
+    import hashlib
+    from pathlib import Path
+
+    from gankit.errors import written_atomically
+
+    data = x.detach().cpu().float().contiguous()
+    h = hashlib.sha256(f"v{_CACHE_VERSION}|{tag}|{module_digest(model)}|{list(data.shape)}|".encode())
+    h.update(data.numpy().tobytes())
+    path = Path(cache_dir) / CACHE_SUBDIR / f"{tag}-{h.hexdigest()[:32]}.npy"
+    if path.is_file():
+        try:
+            kept = np.load(path, allow_pickle=False)
+            if kept.ndim == 2 and kept.shape[0] == len(data):
+                return torch.from_numpy(kept), True
+        except (OSError, ValueError):
+            pass  # unreadable (cut short by hand, another version): compute again and replace
+    feats = extract_features(model, x, batch_size=batch_size, progress=progress).float()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with written_atomically(path) as tmp:
+            np.save(tmp, feats.numpy())
+    except OSError as e:  # a read-only or full cache costs time, not the result
+        print(f"gankit: could not keep the features in {path.parent} ({e.strerror or e}); computed anew next time",
+              file=sys.stderr)
+    return feats, False

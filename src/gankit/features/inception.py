@@ -80,6 +80,7 @@ def load_inception(
     url: str | None = None,
     sha256: str | None = None,
     progress: bool = True,
+    precision: str | None = None,
 ) -> InceptionV3FID:
     """The FID Inception network with pytorch-fid's weights, in eval mode and frozen.
 
@@ -89,6 +90,10 @@ def load_inception(
     Args:
         weights, cache_dir, download, url, sha256, progress: see :func:`inception_weights_path`.
         device: where the network lives; inputs are moved there.
+        precision: None (default) for the network exactly as the file describes it; "fp32" or "bf16" for
+            :meth:`InceptionV3FID.optimize_for_inference` (BatchNorm folded and channels-last: the same
+            function, about 2x faster on a CPU; "bf16" runs the trunk in bfloat16, about 2x faster again
+            where the CPU has native bf16, and moves FID by about 1-4%: docs/inception.md).
 
     Returns:
         :class:`InceptionV3FID` in eval mode with ``requires_grad`` False everywhere.
@@ -145,4 +150,7 @@ def load_inception(
     except RuntimeError as err:
         raise UserError(f"cannot load {path}: {str(err).strip().splitlines()[0]}") from None
     net.requires_grad_(False)
-    return net.eval().to(device)
+    net = net.eval().to(device)
+    if precision is not None:
+        net.optimize_for_inference(precision)
+    return net
