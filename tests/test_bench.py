@@ -91,3 +91,49 @@ def test_cli_bad_input_is_one_line_and_exit_2(args, fragment, capsys):
     code, _, err = run(args, capsys)
     assert code == 2
     assert fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# --- time to a quality: gankit bench --until-fid ---------------------------------------------------------------
+DIGITS = ["data.name=digits", "G.hidden=[32]", "D.hidden=[32]", "z_dim=8", "train.batch=32", "train.threads=1"]
+
+
+def test_time_to_fid_segments_are_the_unbroken_run_and_stop_at_the_target(tmp_path):
+    from gankit.bench import time_to_fid
+    from gankit.evaluate import evaluate
+    from gankit.train import train
+
+    cfg = apply_overrides(load_preset("quick-mlp"), DIGITS)
+    rows = []
+    res = time_to_fid(cfg, target=1e-9, every=3, n=200, max_steps=6, out=str(tmp_path / "seg"), log=rows.append)
+    assert not res["reached"] and res["seconds"] is None and res["steps"] is None  # FID 1e-9 is out of reach
+    assert [r["steps"] for r in res["rows"]] == [3, 6] and rows == res["rows"]
+    assert 0 < res["rows"][0]["seconds"] < res["rows"][1]["seconds"]  # training seconds, summed over segments
+    assert res["best_fid"] == min(r["fid"] for r in res["rows"])
+    # Two segments of 3 steps are the run of 6 steps: the same G_ema, so the same FID to the last bit.
+    whole = train(apply_overrides(cfg, ["train.steps=6"]), out=tmp_path / "whole", progress=False, report=False)
+    direct = evaluate(whole.run_dir, metrics="fid", n=200, seed=0, features="digits", record=False)["fid"]["value"]
+    assert res["rows"][1]["fid"] == direct
+
+    easy = time_to_fid(cfg, target=res["rows"][0]["fid"] + 1e-6, every=3, n=200, max_steps=6)
+    assert easy["reached"] and easy["steps"] == 3 and len(easy["rows"]) == 1  # it stops at the first FID <= target
+    assert easy["seconds"] == easy["rows"][0]["seconds"] and easy["run_dir"] is None
+
+
+def test_cli_until_fid_prints_the_seconds(capsys):
+    args = ["bench", "--preset", "quick-mlp", "--until-fid", "1e6", "--every", "2", "-n", "100", "--json", "--quiet",
+            *[a for kv in DIGITS for a in ("--set", kv)]]
+    code, out, err = run(args, capsys)
+    assert code == 0 and err == "", err
+    r = json.loads(out)
+    assert r["reached"] and r["steps"] == 2 and r["seconds"] > 0 and r["target"] == 1e6
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["bench", "--until-fid", "0"], "must be positive"),
+    (["bench", "--until-fid", "10", "--every", "0"], "must be positive"),
+    (["bench", "--preset", "ring8-vanilla", "--until-fid", "10"], "reads images"),
+    (["bench", "--preset", "pix2pix-edges", "--until-fid", "10"], "image-to-image"),
+])
+def test_cli_until_fid_bad_input_is_one_line_and_exit_2(args, fragment, capsys):
+    code, _, err = run(args, capsys)
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

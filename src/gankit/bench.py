@@ -146,3 +146,82 @@ def bench(cfg: RunConfig, steps: int = 50, warmup: int = 10, progress: bool = Fa
             "peak_share_fp32": flops_per_s / peak32,
             "peak_share_bf16": flops_per_s / peak16, "precision": precision, "compile": cfg.train.compile,
             "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device)}
+
+
+def time_to_fid(cfg: RunConfig, target: float, every: int = 500, n: int = 2000, max_seconds: float = 600.0,
+                max_steps: int | None = None, out: str | None = None, log=None) -> dict:
+    """Train ``cfg`` until its digits FID is at most ``target``: the time to a quality, what a user waits for.
+
+    Training runs through ``gankit.train.train`` in segments of ``every`` steps (a segment resumes the
+    last bitwise, so the run is the one an unbroken ``gankit train`` makes); after each, the clock stops
+    and ``gankit.evaluate`` scores the run's G_ema: digits FID of ``n`` samples (seed 0) against the
+    data's test split. It stops at the first FID <= ``target``, after ``max_steps`` (default: the
+    preset's ``train.steps``), or once training has taken ``max_seconds``.
+
+    Args:
+        cfg: an image preset (the digits features read images; vector data is refused).
+        target: the FID to reach (> 0).
+        every: steps between evaluations.
+        n: samples per evaluation (the reference is the test split, 1,000 digits for mnist-5k).
+        out: where the run directory goes (default: a temporary folder, removed at the end).
+        log: called with each evaluation's row (a dict), e.g. to print it.
+
+    Returns:
+        {"target", "reached" (bool), "seconds" (training seconds at the first FID <= target, or None),
+        "steps" (at that evaluation, or None), "best_fid", "rows": [{"steps", "seconds", "fid"}, ...],
+        "run_dir" (None for a temporary folder)}.
+
+    Raises:
+        UserError: a non-positive ``target``, ``every``, ``n`` or ``max_seconds``, or vector data.
+    """
+    total = check_time_to_fid(cfg, target, every, n, max_seconds, max_steps)
+    from gankit.evaluate import evaluate
+    from gankit.train import train
+
+    rows: list[dict] = []
+    spent, step, run_dir = 0.0, 0, None
+    with tempfile.TemporaryDirectory(prefix="gankit-ttq-") as tmp:
+        parent = out or tmp
+        while step < total and spent < max_seconds:
+            step = min(step + every, total)
+            t0 = time.perf_counter()
+            if run_dir is None:
+                result = train(apply_overrides(cfg, [f"train.steps={step}"]), out=parent, progress=False, report=False)
+            else:
+                result = train(resume=run_dir, steps=step, progress=False, report=False)
+            spent += time.perf_counter() - t0
+            run_dir = result.run_dir
+            fid = evaluate(run_dir, metrics="fid", n=n, seed=0, features="digits", record=False)["fid"]["value"]
+            rows.append({"steps": step, "seconds": round(spent, 2), "fid": fid})
+            if log is not None:
+                log(rows[-1])
+            if fid <= target:
+                break
+        hit = next((r for r in rows if r["fid"] <= target), None)
+        return {"target": target, "reached": hit is not None, "seconds": hit and hit["seconds"],
+                "steps": hit and hit["steps"], "best_fid": min(r["fid"] for r in rows), "rows": rows,
+                "preset": cfg.preset, "threads": torch.get_num_threads(),
+                "run_dir": str(run_dir) if out else None}
+
+
+
+def check_time_to_fid(cfg: RunConfig, target: float, every: int, n: int, max_seconds: float,
+                      max_steps: int | None = None) -> int:
+    """:func:`time_to_fid`'s checks, before any training: one UserError line each. Returns the step limit."""
+    if not target > 0 or every <= 0 or n < 2 or not max_seconds > 0:
+        raise UserError(f"--until-fid, --every, -n and --max-seconds must be positive (n >= 2); "
+                        f"got until-fid={target}, every={every}, n={n}, max-seconds={max_seconds}")
+    total = cfg.train.steps if max_steps is None else max_steps
+    if total <= 0:
+        raise UserError(f"--max-steps must be positive; got {total}")
+    from gankit.config_i2i import I2I_SYSTEMS
+    from gankit.data import build_dataset
+
+    if cfg.model in I2I_SYSTEMS:
+        raise UserError(f"--until-fid times a generator of samples; {cfg.preset!r} is an image-to-image system "
+                        f"({cfg.model}), scored by benchmarks/translate_*.py instead")
+    reference = build_dataset(cfg.data, "test")  # a bad data set is one line before any training
+    if len(reference.shape) != 3:
+        raise UserError(f"--until-fid scores digits FID, which reads images; {cfg.preset!r} trains on vectors "
+                        f"{list(reference.shape)} (score the toy sets with gankit eval --metrics modes)")
+    return total

@@ -130,6 +130,7 @@ def train(preset, config_file, data_name, overrides, steps, seed, out, resume, d
 Examples:
   gankit bench --preset tutorial-mlp --batch 256 --steps 100
   gankit bench --preset quick --precision bf16 --json --quiet > bench.json   # no progress bar on stderr
+  gankit bench --preset dcgan-mnist --until-fid 30 --every 500   # training seconds until digits FID <= 30
 """)
 @click.option("--preset", default="quick", show_default=True, help="Named run config to time (see `gankit presets`).")
 @click.option("--batch", type=int, default=None, help="Minibatch size; sets train.batch.")
@@ -139,16 +140,28 @@ Examples:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
 @click.option("--precision", type=PRECISION, default=None, help="Matmul precision; sets train.precision.")
 @click.option("--compile/--no-compile", "compile_", default=None, help="torch.compile G and D; sets train.compile.")
+@click.option("--until-fid", type=float, default=None, metavar="FID",
+              help="Instead: train until the digits FID is at most FID and report the training seconds it took.")
+@click.option("--every", type=int, default=500, show_default=True, help="With --until-fid: steps between evaluations.")
+@click.option("-n", "n", type=int, default=2000, show_default=True, help="With --until-fid: samples per evaluation.")
+@click.option("--max-seconds", type=float, default=600.0, show_default=True,
+              help="With --until-fid: stop once training has taken this long.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar (it goes to stderr, also with --json).")
-def bench(preset, batch, steps, warmup, overrides, precision, compile_, as_json, quiet):
-    """Measure training samples/s, achieved FLOP/s and the share of this machine's matmul peak."""
+def bench(preset, batch, steps, warmup, overrides, precision, compile_, until_fid, every, n, max_seconds, as_json,
+          quiet):
+    """Measure training samples/s, achieved FLOP/s and the share of this machine's matmul peak
+    (or, with --until-fid, the training seconds to a digits FID)."""
     from gankit.bench import bench as run_bench
     from gankit.config import apply_overrides, load_preset
 
     extra = list(overrides) + ([f"train.batch={batch}"] if batch is not None else [])
     extra += _speed_switches(precision, compile_)
-    res = run_bench(apply_overrides(load_preset(preset), extra), steps=steps, warmup=warmup, progress=not quiet)
+    cfg = apply_overrides(load_preset(preset), extra)
+    if until_fid is not None:
+        _until_fid(cfg, until_fid, every, n, max_seconds, as_json, quiet)
+        return
+    res = run_bench(cfg, steps=steps, warmup=warmup, progress=not quiet)
     if as_json:
         click.echo(json.dumps(res))
         return
@@ -161,6 +174,31 @@ def bench(preset, batch, steps, warmup, overrides, precision, compile_, as_json,
                f"{res['peak_flops_bf16'] / 1e9:,.2f} bf16")
     click.echo(f"  share of peak    {100 * res['peak_share']:.1f}% of the {res['precision']} peak "
                f"({100 * res['peak_share_fp32']:.1f}% of fp32's, {100 * res['peak_share_bf16']:.1f}% of bf16's)")
+
+
+def _until_fid(cfg, target, every, n, max_seconds, as_json, quiet):
+    from gankit.bench import check_time_to_fid, time_to_fid
+
+    check_time_to_fid(cfg, target, every, n, max_seconds)  # bad input: one line before the header
+
+    def log(row):
+        if not quiet:
+            click.echo(f"  step {row['steps']:>6}  {row['seconds']:8.1f} s training  digits FID {row['fid']:.2f}",
+                       err=True)
+
+    if not quiet:
+        click.echo(f"gankit bench: {cfg.preset} until digits FID <= {target:g} ({n} samples every {every} steps, "
+                   f"at most {max_seconds:g} s of training or {cfg.train.steps} steps)", err=True)
+    res = time_to_fid(cfg, target, every=every, n=n, max_seconds=max_seconds, log=log)
+    if as_json:
+        click.echo(json.dumps(res))
+    elif res["reached"]:
+        click.echo(f"{res['preset']}: digits FID <= {target:g} after {res['seconds']:.1f} s of training "
+                   f"({res['steps']} steps, {res['threads']} threads)")
+    else:
+        last = res["rows"][-1]
+        click.echo(f"{res['preset']}: digits FID {target:g} not reached; best {res['best_fid']:.2f} "
+                   f"(stopped at step {last['steps']} after {last['seconds']:.1f} s of training)")
 
 
 def _read_config(path: str, load_json):
