@@ -64,6 +64,7 @@ def test_overrides_are_typed():
     ("train.steps=2.5", "expects int"),
     ("G.hidden=5", "expects a list"),
     ("loss.g_loss=wgan", "must be one of nonsaturating, minimax, wasserstein, hinge, ls"),
+    ("train.compile_mode=fast", "must be one of default, reduce-overhead, max-autotune"),
     ("loss.g_loss=wasserstein", "loss.d_loss='bce' needs loss.g_loss in nonsaturating, minimax"),
     ("train.batch=0", "must be a positive integer"),
     ("D.dropout=1.5", "must lie in [0, 1)"),

@@ -122,6 +122,9 @@ class TrainConfig:
     # bf16 natively
     precision: str = "auto"
     compile: bool = False  # torch.compile G and D (pays a compile of tens of seconds at start)
+    # torch.compile's mode: "default" | "reduce-overhead" (CUDA graphs on a GPU: one launch for a whole forward or
+    # backward, for nets whose steps are launch-bound) | "max-autotune" | "max-autotune-no-cudagraphs"
+    compile_mode: str = "default"
     channels_last: bool = True  # convolutional nets: NHWC memory layout (faster convolutions on CPUs and tensor cores)
     seed: int = 0  # seed of initialisation, noise, minibatch order and dropout
     ema: float = 0.0  # decay of the moving average of G's weights per step (warmed up: min(ema, (1+t)/(10+t))); 0 = off
@@ -199,6 +202,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss.d_loss": ("bce", "wasserstein", "hinge", "ls", "rpgan"),
     "optim.name": ("adam", "sgd", "rmsprop"),
     "train.precision": ("auto", "fp32", "bf16"),
+    "train.compile_mode": ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
 }
 
 # The G losses that play the same game as each D loss; validate() rejects any other pair.

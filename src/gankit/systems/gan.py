@@ -219,7 +219,7 @@ class GANSystem:
 
             ids = [device.index] if device.type == "cuda" else None
             self.G_par, self.D_par = DDP(self.G, device_ids=ids), DDP(self.D, device_ids=ids)
-        fast = torch.compile if t.compile else (lambda m: m)
+        fast = (lambda m: torch.compile(m, mode=t.compile_mode)) if t.compile else (lambda m: m)
         self.G_fakes, self.D_update = fast(self.G), fast(self.D_par)
         self.G_update, self.D_frozen = fast(self.G_par), fast(self.D)
         self.ema_params, self.g_params = list(self.G_ema.parameters()), list(self.G.parameters())

@@ -292,7 +292,7 @@ class TranslationSystem:
             if self.precision == "bf16":
                 autocast_forward(net, self.device.type)
             if t.compile:
-                net.compile()
+                net.compile(mode=t.compile_mode)
 
     def make_averages(self) -> None:
         """``self.ema``: a frozen copy of each generator, when the config averages them (train.ema / ema_kimg)."""
