@@ -37,6 +37,18 @@ def test_flops_per_step_match_the_closed_form(d_steps):
     assert step_flops(cfg) == closed_form(d_steps)
 
 
+def test_flops_of_a_step_with_a_gradient_penalty_are_counted():
+    # R1 takes D's input gradient with torch.autograd.grad inside the step. Through a convolutional D, as in the
+    # quick and dcgan-mnist presets, PyTorch's FlopCounterMode raised there (its module tracker's hooks), which
+    # broke `gankit bench` on those presets with a traceback.
+    conv = apply_overrides(load_preset("dcgan-mnist"), ["G.base_channels=4", "D.base_channels=4", "z_dim=4",
+                                                        "train.batch=4", "train.grid=4", "loss.reg_every=1",
+                                                        "train.threads=1"])
+    no_r1 = apply_overrides(conv, ["loss.r1_gamma=0"])
+    # R1 adds D's forward on the real batch's graph, its input gradient and the backward through that gradient.
+    assert 0 < step_flops(no_r1) < step_flops(conv) < 4 * step_flops(no_r1)
+
+
 def test_flops_scale_with_the_batch():
     base = apply_overrides(load_preset("ring8-vanilla"), TINY)
     double = apply_overrides(base, [f"train.batch={2 * B}"])

@@ -6,7 +6,8 @@ Three numbers, each measured on the spot:
   as the difference between a run of W + N steps and one of W steps, so that set-up (data, nets,
   the final picture and checkpoint) cancels;
 - FLOPs per step: every matrix multiply and convolution of one step, forward and backward, counted
-  by PyTorch's ``FlopCounterMode`` as the difference between a 2-step and a 1-step run;
+  with PyTorch's ``flop_registry`` (what ``FlopCounterMode`` counts) as the difference between a 2-step
+  and a 1-step run;
 - the matmul peak: FLOP/s of a large square matrix product (2 n^3 per product), in float32 and in
   bfloat16, on the device training ran on (the CPU, or the GPU of ``train.device``); ``peak_share``
   is the achieved FLOP/s over the peak of the precision training ran in
@@ -25,7 +26,8 @@ import tempfile
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from gankit.config import RunConfig, apply_overrides
 from gankit.errors import UserError
@@ -45,6 +47,25 @@ def _run(cfg: RunConfig, steps: int, out: str) -> None:
     train(_quiet(cfg, steps), out=out, progress=False)
 
 
+class _FlopCount(TorchDispatchMode):
+    """Sums the FLOPs of every op PyTorch's ``flop_registry`` knows (matmuls, convolutions, attention), forward
+    and backward, as ``FlopCounterMode`` does, but without its per-module tracker: that tracker's backward hooks
+    break ``torch.autograd.grad`` ("A leaf node was passed to _will_engine_execute_node ..."), which every
+    gradient penalty (R1, R2, WGAN-GP) calls inside a step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        count = flop_registry.get(func._overloadpacket)
+        if count is not None:
+            self.total += count(*args, **kwargs, out_val=out)
+        return out
+
+
 def step_flops(cfg: RunConfig, bar=None) -> int:
     """Matmul and convolution FLOPs of one training step (k D updates and one G update), forward and backward.
 
@@ -53,9 +74,9 @@ def step_flops(cfg: RunConfig, bar=None) -> int:
     counts = []
     with tempfile.TemporaryDirectory(prefix="gankit-bench-") as out:
         for steps in (1, 2):
-            with FlopCounterMode(display=False) as counter:
+            with _FlopCount() as counter:
                 _run(cfg, steps, out)
-            counts.append(counter.get_total_flops())
+            counts.append(counter.total)
             _advance(bar)
     return int(counts[1] - counts[0])
 
