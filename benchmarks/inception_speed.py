@@ -1,8 +1,9 @@
 """How long an Inception FID takes on this CPU, and whether the fast path gives the same FID.
 
-The real weights file (95 MB) cannot be fetched on a machine without network, so the network here has
-seeded random weights scaled to keep activations O(1) (``gankit.features.inception_net.scaled_random_inception``):
-the same layers, the same FLOPs, different features. Three parts:
+The real weights file (95 MB) cannot be fetched on a machine without network, so by default the network
+has seeded random weights scaled to keep activations O(1)
+(``gankit.features.inception_net.scaled_random_inception``): the same layers, the same FLOPs, different
+features. ``--weights FILE`` measures the real network instead. Three parts:
 
 1. ms per image at batch 50 (the batch ``gankit eval`` uses) for the plain network as the weights file
    describes it (fp32, BatchNorm, NCHW), the fast path in fp32 (BatchNorm folded, channels-last) and the
@@ -17,6 +18,7 @@ the same layers, the same FLOPs, different features. Three parts:
 
 Run:  .venv/bin/python benchmarks/inception_speed.py --results benchmarks/results/inception_speed.json
       .venv/bin/python benchmarks/inception_speed.py --n-agree 200 --n-eval 0      # a quick look
+      .venv/bin/python benchmarks/inception_speed.py --weights pt_inception-2015-12-05-6726825d.pth  # real FIDs
 """
 
 from __future__ import annotations
@@ -68,12 +70,20 @@ def main() -> None:
     ap.add_argument("--n-eval", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--results", default="")
+    ap.add_argument("--weights", default="", help="the real weights file (pt_inception-2015-12-05-6726825d.pth); "
+                                                   "default: seeded random weights")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "flags": cpu_flags(),
                              "threads": args.threads, "torch": torch.__version__}}
 
-    plain = scaled_random_inception(seed=0)
+    if args.weights:
+        from gankit.features.inception import load_inception
+
+        plain = load_inception(args.weights, download=False, progress=False)
+    else:
+        plain = scaled_random_inception(seed=0)
+    out["weights"] = args.weights or "scaled_random_inception(seed=0)"
     fast32 = copy.deepcopy(plain).optimize_for_inference("fp32")
     fast16 = copy.deepcopy(plain).optimize_for_inference("bf16")
     G, _, _ = load_generator(resolve("pretrained:mnist"))
