@@ -149,3 +149,27 @@ def test_cli_until_fid_prints_the_seconds(capsys):
 def test_cli_until_fid_bad_input_is_one_line_and_exit_2(args, fragment, capsys):
     code, _, err = run(args, capsys)
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_ctrl_c_during_until_fid_ends_with_the_figures_so_far_and_exit_130():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "gankit", "bench", "--preset", "quick-mlp", "--until-fid", "1e-9", "--every", "20",
+            "-n", "100", *[a for kv in DIGITS + ["train.steps=100000"] for a in ("--set", kv)]]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+    while not any(line.startswith("  step") for line in lines):  # the first evaluation's row: a segment runs next
+        line = p.stderr.readline()
+        assert line, "".join(lines)
+        lines.append(line)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    err = "".join(lines) + err
+    assert p.returncode == 130 and "Traceback" not in err, err
+    # Inside a segment, training stops at a step and the figures so far are printed; inside an evaluation,
+    # the process is aborted in one line. Either way nothing is half-reported.
+    assert ("interrupted" in err and "not reached" in out) or "aborted" in err, (out, err)

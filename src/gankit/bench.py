@@ -188,7 +188,8 @@ def time_to_fid(cfg: RunConfig, target: float, every: int = 500, n: int = 2000, 
         log: called with each evaluation's row (a dict), e.g. to print it.
 
     Returns:
-        {"target", "reached" (bool), "seconds" (training seconds at the first FID <= target, or None),
+        {"target", "interrupted" (by Ctrl-C / SIGTERM), "reached" (bool), "seconds" (training seconds at the first
+        FID <= target, or None),
         "steps" (at that evaluation, or None), "best_fid", "rows": [{"steps", "seconds", "fid"}, ...],
         "run_dir" (None for a temporary folder)}.
 
@@ -212,6 +213,8 @@ def time_to_fid(cfg: RunConfig, target: float, every: int = 500, n: int = 2000, 
                 result = train(resume=run_dir, steps=step, progress=False, report=False)
             spent += time.perf_counter() - t0
             run_dir = result.run_dir
+            if result.interrupted:  # Ctrl-C / SIGTERM: what was measured so far, no evaluation of a cut segment
+                break
             fid = evaluate(run_dir, metrics="fid", n=n, seed=0, features="digits", record=False)["fid"]["value"]
             rows.append({"steps": step, "seconds": round(spent, 2), "fid": fid})
             if log is not None:
@@ -219,11 +222,13 @@ def time_to_fid(cfg: RunConfig, target: float, every: int = 500, n: int = 2000, 
             if fid <= target:
                 break
         hit = next((r for r in rows if r["fid"] <= target), None)
-        return {"target": target, "reached": hit is not None, "seconds": hit and hit["seconds"],
+        if not rows:
+            raise UserError("--until-fid: interrupted before the first evaluation; nothing was measured")
+        return {"target": target, "interrupted": bool(result.interrupted), "reached": hit is not None,
+                "seconds": hit and hit["seconds"],
                 "steps": hit and hit["steps"], "best_fid": min(r["fid"] for r in rows), "rows": rows,
                 "preset": cfg.preset, "threads": torch.get_num_threads(),
                 "run_dir": str(run_dir) if out else None}
-
 
 
 def check_time_to_fid(cfg: RunConfig, target: float, every: int, n: int, max_seconds: float,

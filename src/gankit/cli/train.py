@@ -199,6 +199,9 @@ def _until_fid(cfg, target, every, n, max_seconds, as_json, quiet):
         last = res["rows"][-1]
         click.echo(f"{res['preset']}: digits FID {target:g} not reached; best {res['best_fid']:.2f} "
                    f"(stopped at step {last['steps']} after {last['seconds']:.1f} s of training)")
+    if res["interrupted"]:
+        click.echo("interrupted: the figures above stop at the last whole segment", err=True)
+        sys.exit(130)
 
 
 def _read_config(path: str, load_json):
