@@ -172,7 +172,7 @@ def module_digest(model: nn.Module) -> str:
     for name, t in model.state_dict().items():
         t = t.detach().cpu().clone(memory_format=torch.contiguous_format).reshape(-1)  # logical order, any layout
         h.update(f"{name}|{t.dtype}|{list(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        h.update(t.view(torch.uint8).numpy() if t.numel() else b"")  # the buffer itself, no bytes copy
     return h.hexdigest()
 
 
@@ -205,7 +205,7 @@ def cached_features(model: nn.Module, x: torch.Tensor, cache_dir, tag: str, batc
 
     data = x.detach().cpu().float().contiguous()
     h = hashlib.sha256(f"v{_CACHE_VERSION}|{tag}|{module_digest(model)}|{list(data.shape)}|".encode())
-    h.update(data.numpy().tobytes())
+    h.update(data.numpy())  # the buffer itself, no bytes copy
     path = Path(cache_dir) / CACHE_SUBDIR / f"{tag}-{h.hexdigest()[:32]}.npy"
     if path.is_file():
         try:

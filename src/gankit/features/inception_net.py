@@ -50,17 +50,14 @@ class BasicConv2d(nn.Module):
         """Fold the (eval-mode) BatchNorm into the convolution: ``conv`` gains a bias, ``bn`` becomes Identity.
 
         ``bn(conv(x)) = s * (W * x - mean) + beta`` with ``s = gamma / sqrt(var + eps)`` is the convolution with
-        weights ``s W`` and bias ``beta - s mean``: one pass over the activations instead of two. Inference only.
+        weights ``s W`` and bias ``beta - s mean`` (PyTorch's ``fuse_conv_bn_eval``): one pass over the
+        activations instead of two. Inference only.
         """
         if isinstance(self.bn, nn.Identity):
             return
-        bn, conv = self.bn, self.conv
-        with torch.no_grad():
-            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # [c_out]
-            folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
-                               padding=conv.padding, bias=True, device=conv.weight.device)
-            folded.weight.copy_(conv.weight * s[:, None, None, None])
-            folded.bias.copy_(bn.bias - bn.running_mean * s)
+        from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+        folded = fuse_conv_bn_eval(self.conv.eval(), self.bn.eval())
         self.conv, self.bn = folded.requires_grad_(False), nn.Identity()
 
 
