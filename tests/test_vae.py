@@ -80,6 +80,22 @@ def test_decoder_is_the_configs_generator_and_encoder_mirrors_its_discriminator(
         assert all(p.grad is not None for p in list(E.parameters()) + list(G.parameters()))
 
 
+@pytest.mark.parametrize("vae,gan", [("vae-mnist", "quick-mlp"), ("vae-dcgan-mnist", "dcgan-mnist")])
+def test_each_vae_preset_has_the_nets_of_the_gan_it_is_compared_with(vae, gan):
+    # docs/vae.md compares each VAE with a GAN "with the same nets": the decoder is the GAN's G, layer for layer,
+    # and the encoder's body is the GAN's D body (the VAE's head is two linear maps, mu and log sigma^2).
+    v, g = load_preset(vae), load_preset(gan)
+    assert v.z_dim == g.z_dim and v.data == g.data and v.train.steps == g.train.steps
+    shape = (1, 28, 28)
+    dec, gen = build_generator(v, shape).state_dict(), build_generator(g, shape).state_dict()
+    assert {k: t.shape for k, t in dec.items()} == {k: t.shape for k, t in gen.items()}
+    from gankit.models import build_discriminator
+
+    body = [tuple(t.shape) for k, t in build_encoder(v, shape).state_dict().items() if k.startswith("body.")]
+    d = [tuple(t.shape) for t in build_discriminator(g, shape).state_dict().values()]
+    assert body and body == d[:len(body)] and len(d) - len(body) == 2, (body, d)  # D's head: one weight, one bias
+
+
 def test_a_few_steps_lower_the_negative_elbo_and_stats_are_recorded(tmp_path):
     r = train(tiny("train.steps=150"), out=tmp_path, progress=False)
     assert r.run_dir.name == "00000-vae-mnist" and r.step == 150
