@@ -119,6 +119,33 @@ def test_adversarial_refiner_loss_adds_lambda_times_l1():
     assert float(out["loss_R"]) == pytest.approx(float(out["loss_R_adv"]) + 3.0 * float(out["loss_R_reg"]), rel=1e-5)
 
 
+def test_r1_on_the_real_images_is_its_formula_and_joins_ds_gradient():
+    # R1 = gamma/2 * mean_i ||d/dy_i mean_patches D(y_i)||^2, each image's gradient computed on its own here (the
+    # system takes all of them from one backward of the loss pass); D's gradient is that of loss_D + R1.
+    import copy
+
+    gamma = 2.5
+    s = _system(pretrain_r=1, pretrain_d=1, history=0, r1_gamma=gamma)
+    batch = _batch(3)
+    out = s.train_step(0, batch)  # pretraining R: D only measured, R1 logged as 0
+    assert "r1" in out and float(out["r1"]) == 0.0
+    D0 = copy.deepcopy(s.D)
+    out = s.train_step(1, batch)  # D alone: one Adam step on loss_D + R1
+    y = batch["b"]
+    norms = [torch.autograd.functional.jacobian(lambda yi: D0(yi[None]).mean(), y[i]).pow(2).sum() for i in range(8)]
+    want = gamma / 2 * torch.stack(norms).mean()
+    assert float(out["r1"]) == pytest.approx(float(want), rel=1e-4) and float(want) > 0
+    with torch.no_grad():
+        refined = s.R(batch["a"])
+    yg = y.clone().requires_grad_(True)
+    g = torch.autograd.grad(D0(yg).flatten(1).mean(1).sum(), yg, create_graph=True)[0]
+    total = loss_D(D0(y), D0(refined)) + gamma / 2 * g.flatten(1).pow(2).sum(1).mean()
+    grads = torch.autograd.grad(total, list(D0.parameters()))
+    for p, want_grad in zip(s.D.parameters(), grads):
+        torch.testing.assert_close(p.grad, want_grad, rtol=1e-4, atol=1e-6)
+    assert "r1" not in _system(pretrain_r=0, pretrain_d=1).train_step(0, batch)  # off: the key is not logged
+
+
 def test_preview_pairs_each_input_with_its_refinement():
     from gankit.data.tasks import TaskData
 
@@ -198,6 +225,7 @@ def test_trained_run_reloads_and_refines_deterministically(run_dir):
     (["--set", "r_norm=group"], ["'r_norm' must be one of", "group"]),
     (["--set", "k_g=0"], ["'k_g' must be at least 1", "got 0"]),
     (["--set", "lambda_reg=-1"], ["'lambda_reg' must be >= 0"]),
+    (["--set", "r1_gamma=-0.5"], ["'r1_gamma' must be >= 0"]),
     (["--set", "lambda_reg=x"], ["'simgan.lambda_reg' expects float", "'x'"]),
     (["--set", "task=edges"], ["simgan has no task 'edges'", "fonts"]),
 ])

@@ -78,6 +78,9 @@ class SimGANConfig:
     k_g: int = 2  # R updates per step (Algorithm 1's K_g; the paper: 2, section 3.1)
     k_d: int = 1  # D updates per step (Algorithm 1's K_d; the paper: 1)
     history: int = 3200  # images in the history buffer (section 2.3); 0 = off. 100 batches of 32
+    # R1 (Mescheder et al. 2018): gamma/2 E||grad_y D(y)||^2 on the real images, D's patch logits averaged per
+    # image; 0 = off (the paper has none). The GAN presets' lever (docs/presets.md), measured here in docs/simgan.md
+    r1_gamma: float = 0.0
     pool: int = 10000  # synthetic training digits rendered for task "fonts"
     n_test: int = 1000  # synthetic test digits (task "fonts"), as many as mnist-5k's real test digits
     pool_seed: int = 0  # seed of the synthetic digits (apart from train.seed, so refiner seeds share data)

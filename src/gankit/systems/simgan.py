@@ -54,7 +54,7 @@ from typing import Any
 import torch
 
 from gankit.errors import UserError
-from gankit.losses import d_loss_bce, g_loss_nonsaturating
+from gankit.losses import d_loss_bce, g_loss_nonsaturating, zero_centred_penalties
 from gankit.models.i2i import NORMS, PatchDiscriminator, ResnetGenerator
 from gankit.data.tasks import TaskData
 from gankit.systems.i2i import TranslationSystem, tile_columns
@@ -178,15 +178,22 @@ class SimGAN(TranslationSystem):
         with torch.no_grad():
             refined = self.R(x_syn)  # [N, C, H, W]
         fake = self.history.query(refined, half=True) if update else refined
+        gamma = self.cfg["r1_gamma"] if update else 0.0
         with torch.set_grad_enabled(update):
+            x_real = x_real.detach().requires_grad_(gamma > 0)
             l_real, l_fake = self.D(x_real), self.D(fake)  # [N, 1, h, w] each
             loss = loss_D(l_real, l_fake)
+            # R1 from the loss pass's own real logits: each image's patch logits averaged, as the loss averages them
+            r1 = zero_centred_penalties(l_real.flatten(1).mean(1), [x_real], [gamma])[0] if gamma > 0 else None
         if update:
             self.optims["D"].zero_grad(set_to_none=True)
-            loss.backward()
+            (loss if r1 is None else loss + r1).backward()
             self.optims["D"].step()
-        return {"loss_D": loss.detach(), "D_real": torch.sigmoid(l_real.detach()).mean(),
-                "D_refined": torch.sigmoid(l_fake.detach()).mean()}
+        stats = {"loss_D": loss.detach(), "D_real": torch.sigmoid(l_real.detach()).mean(),
+                 "D_refined": torch.sigmoid(l_fake.detach()).mean()}
+        if self.cfg["r1_gamma"] > 0:  # the same keys on every step: 0 where D was only measured
+            stats["r1"] = r1.detach() if r1 is not None else torch.zeros((), device=loss.device)
+        return stats
 
     def update(self, step: int, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One step of the current phase; returns R's and D's losses and D's mean "real" probabilities."""
@@ -245,5 +252,6 @@ def _check_config(cfg: dict[str, Any]) -> None:
                      ("pool_seed", 0)):
         if cfg[key] < low:
             raise UserError(f"simgan config key {key!r} must be at least {low}, got {cfg[key]}")
-    if cfg["lambda_reg"] < 0:
-        raise UserError(f"simgan config key 'lambda_reg' must be >= 0, got {cfg['lambda_reg']}")
+    for key in ("lambda_reg", "r1_gamma"):
+        if cfg[key] < 0:
+            raise UserError(f"simgan config key {key!r} must be >= 0, got {cfg[key]}")
