@@ -70,7 +70,7 @@ def table(path: str) -> str:
         for method in METHODS:
             rs = [r for r in rows if r["run"] == run and r["method"] == method]
             if rs:
-                lines.append(f"| {rs[0]['preset']} | {method} | {len(rs)} | {mean_se([r['error'] for r in rs])} | "
+                lines.append(f"| {rs[0]['preset']} (`{run}`) | {method} | {len(rs)} | {mean_se([r['error'] for r in rs])} | "
                              f"{mean_se([r['ms_per_image'] for r in rs])} | `{rs[0]['command']}` |")
     return "\n".join(lines)
 
