@@ -141,7 +141,7 @@ def test_training_in_segments_equals_training_straight_through(result, tmp_path)
     res, _ = result
     preset = "ring8-vanilla"
     steps, every = QUICK_SCHEDULE[preset]
-    cfg = apply_overrides(load_preset(preset), [f"train.seed={SEED}", "train.threads=1",
+    cfg = apply_overrides(load_preset(preset), [f"train.seed={SEED}", "train.threads=1", "train.precision=fp32",
                                                 f"train.snapshot_every={every}", f"train.steps={steps}"])
     straight = train(cfg, out=tmp_path, progress=False)
     a = load_checkpoint(straight.run_dir)["nets"]["G"]
