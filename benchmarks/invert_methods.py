@@ -70,8 +70,9 @@ def table(path: str) -> str:
         for method in METHODS:
             rs = [r for r in rows if r["run"] == run and r["method"] == method]
             if rs:
-                lines.append(f"| {rs[0]['preset']} (`{run}`) | {method} | {len(rs)} | {mean_se([r['error'] for r in rs])} | "
-                             f"{mean_se([r['ms_per_image'] for r in rs])} | `{rs[0]['command']}` |")
+                lines.append(f"| {rs[0]['preset']} (`{run}`) | {method} | {len(rs)} | "
+                             f"{mean_se([r['error'] for r in rs])} | {mean_se([r['ms_per_image'] for r in rs])} | "
+                             f"`{rs[0]['command']}` |")
     return "\n".join(lines)
 
 
