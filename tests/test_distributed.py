@@ -228,7 +228,7 @@ def test_a_dead_worker_leaves_the_survivor_one_line_and_the_checkpoint(tmp_path)
     env = {**os.environ, **CPU_ONLY, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gankit", "train",
            "--preset", "ring8", "--steps", "1000000", "--quiet", "--out", "runs", "--set", "data.toy_n=1000",
-           "--set", "train.log_every=1", "--set", "train.ckpt_every=5"]
+           "--set", "train.log_every=1", "--set", "train.ckpt_every=5", "--set", "train.batch=64"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     run_dir, deadline = None, time.time() + 120
@@ -265,7 +265,8 @@ def test_a_dead_worker_leaves_the_survivor_one_line_and_the_checkpoint(tmp_path)
 def test_one_gpu_process_trains_over_nccl_and_two_are_refused_in_one_line(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     base = [sys.executable, "-m", "torch.distributed.run", "--standalone", "-m", "gankit", "train", "--preset", "ring8",
-            "--steps", "20", "--quiet", "--out", "runs", "--set", "data.toy_n=1000"]
+            "--steps", "20", "--quiet", "--out", "runs", "--set", "data.toy_n=1000",
+            "--set", "train.batch=64"]
     proc = subprocess.run(base[:4] + ["--nproc_per_node=1"] + base[4:], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -58,7 +58,7 @@ def test_outputs_that_cannot_be_written_are_one_line(run_dir, tmp_path, capsys):
     code, _, err = run_cli(["sample", str(run_dir), "-n", "4", "--out", str(a_file / "x.png")], capsys)
     one_line(code, err)
     code, _, err = run_cli(["train", "--preset", "ring8", "--steps", "2", "--quiet", "--out", str(a_file),
-                            "--set", "data.toy_n=300"], capsys)
+                            "--set", "data.toy_n=300", "--set", "train.batch=32"], capsys)
     one_line(code, err, str(a_file))
 
 

@@ -30,7 +30,8 @@ A system passed to :func:`fit` provides (see :class:`System`):
 Example (the GAN system through :func:`gankit.train.train`, which builds it and calls :func:`fit`):
     >>> from gankit.config import load_preset, apply_overrides
     >>> from gankit.train import train
-    >>> r = train(apply_overrides(load_preset("ring8"), ["train.steps=10", "data.toy_n=500"]),
+    >>> r = train(apply_overrides(load_preset("ring8"), ["train.steps=10", "data.toy_n=500",
+    ...                                                  "train.batch=64"]),
     ...           out="/tmp/gankit-doctest-loop", progress=False)
     >>> r.step, r.checkpoint.name
     (10, 'checkpoint.pt')
