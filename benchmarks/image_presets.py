@@ -11,6 +11,7 @@ class histogram to uniform). This is also the class-coverage part of the mode-co
 Usage:
     python benchmarks/image_presets.py                              # every preset, seed 0
     python benchmarks/image_presets.py --presets dcgan-mnist,cgan-mnist --seeds 2 --out /tmp/ip
+    python benchmarks/image_presets.py --presets mnist --first-seed 1 --seeds 1 --img-dir ''   # seed 1 alone
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def save_grid(run_dir: str, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--presets", default=",".join(PRESETS), help="comma-separated presets")
-    ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per preset (default 1)")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds per preset (default 1: seed 0)")
+    ap.add_argument("--first-seed", type=int, default=0, help="first seed (default 0): split seeds over processes")
     ap.add_argument("--n", type=int, default=10_000, help="generated samples per evaluation (default 10,000)")
     ap.add_argument("--out", default="", help="parent folder of the run directories (default a temporary folder)")
     ap.add_argument("--img-dir", default="docs/img", help="where the first seed's grid goes as <preset>.png")
@@ -66,7 +68,7 @@ def main() -> None:
     rows = []
     for preset in args.presets.split(","):
         runs = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             r = run_one(preset, seed, out, args.threads, args.n, args.set)
             print(f"# {preset} seed {seed}: {json.dumps(r)}", flush=True)
             runs.append(r)
