@@ -286,3 +286,26 @@ def test_a_translation_checkpoint_whose_weights_do_not_fit_is_one_line(tmp_path,
                             str(tmp_path / "out.npz")], capsys)
     one_line(code, err, "its weights do not fit the pix2pix nets")
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_a_ctrl_c_while_the_last_checkpoint_is_written_still_counts_as_a_stop(tmp_path, monkeypatch):
+    """The signal lands after the last step, inside the final write: the run is complete and saved, and the
+    result says it was stopped, so a caller training in segments (bench --until-fid) ends instead of going on."""
+    import os
+    import signal
+
+    import gankit.checkpoint
+
+    real_save = gankit.checkpoint.save_checkpoint
+
+    def save_then_ctrl_c(path, state):
+        out = real_save(path, state)
+        os.kill(os.getpid(), signal.SIGINT)  # delivered to StopFlag's handler at the next bytecode
+        return out
+
+    monkeypatch.setattr(gankit.checkpoint, "save_checkpoint", save_then_ctrl_c)
+    r = train(apply_overrides(load_preset("ring8"), RING + ["train.steps=4"]), out=tmp_path / "runs", progress=False,
+              report=False)
+    assert r.step == 4 and r.interrupted
+    assert load_checkpoint(r.checkpoint)["step"] == 4
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler was put back

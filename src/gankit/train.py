@@ -45,7 +45,7 @@ from gankit.training.sampler import BatchSampler  # noqa: F401
 class TrainResult:
     run_dir: Path  # where config.json, stats.jsonl, grids and checkpoint.pt live
     step: int  # training steps completed
-    interrupted: bool  # True if stopped by Ctrl-C / SIGTERM before cfg.train.steps
+    interrupted: bool  # stopped by Ctrl-C / SIGTERM (before cfg.train.steps, or while its last files were written)
     checkpoint: Path  # the last checkpoint written
     samples: Path | None  # the last sample picture written
     report: Path | None = None  # report.html, written by the engine at the end

@@ -87,7 +87,7 @@ class Cadence:
 class FitResult:
     run_dir: Path
     step: int  # steps completed
-    interrupted: bool  # stopped by Ctrl-C / SIGTERM before Cadence.steps
+    interrupted: bool  # stopped by Ctrl-C / SIGTERM: before Cadence.steps, or while the last step's files were written
     checkpoint: Path  # the last checkpoint written
     picture: Path | None  # the last picture written (None on ranks > 0)
     report: Path | None = None  # report.html (None on ranks > 0, when not asked for, or when it failed)
@@ -239,8 +239,11 @@ def _fit(system: System, run_dir: Path, c: Cadence, step: int, world: distribute
                 board.picture(picture, step)
                 board.close()
         distributed.barrier(world)  # the checkpoint exists before any rank returns
+        # A stop asked for while the last step's files were written is still a stop: a caller that trains in
+        # segments (gankit bench --until-fid) would otherwise start the next segment and lose the Ctrl-C
+        interrupted = step < c.steps or stop.requested
     page = _write_report(run_dir) if report and world.main else None
-    return FitResult(run_dir=run_dir, step=step, interrupted=step < c.steps, checkpoint=path, picture=picture,
+    return FitResult(run_dir=run_dir, step=step, interrupted=interrupted, checkpoint=path, picture=picture,
                      report=page)
 
 
