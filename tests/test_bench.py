@@ -159,8 +159,11 @@ def test_ctrl_c_during_until_fid_ends_with_the_figures_so_far_and_exit_130():
 
     args = [sys.executable, "-m", "gankit", "bench", "--preset", "quick-mlp", "--until-fid", "1e-9", "--every", "20",
             "-n", "100", *[a for kv in DIGITS + ["train.steps=100000"] for a in ("--set", kv)]]
+    # SIGINT as a terminal delivers it, also where this suite runs as a background job (which starts children with
+    # SIGINT ignored, so a signal between segments would be dropped, not turned into "aborted")
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     while not any(line.startswith("  step") for line in lines):  # the first evaluation's row: a segment runs next
         line = p.stderr.readline()
